@@ -1,0 +1,1 @@
+"""Models: importing registers them in mmdet.registry.MODELS."""
