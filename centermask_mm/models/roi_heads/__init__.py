@@ -1,0 +1,3 @@
+"""roi_heads: each module registers one component in mmdet.registry."""
+
+__all__: list[str] = []

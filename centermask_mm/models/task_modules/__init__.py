@@ -1,0 +1,3 @@
+"""task_modules: each module registers one component in mmdet.registry."""
+
+__all__: list[str] = []
