@@ -1,0 +1,165 @@
+"""In-memory :class:`JobQueue` for tests and single-process dry runs (not persistent)."""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from ._base import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    JobQueue,
+    JobRecord,
+    NewJob,
+    owner_alive,
+)
+
+
+class MemoryQueue(JobQueue):
+    """Thread-safe queue held in a dict; every method takes one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, JobRecord] = {}
+        self._members: dict[str, list[str]] = {}
+        self._meta: dict[str, str] = {}
+
+    def enqueue(self, study: str, jobs: Sequence[NewJob]) -> list[str]:
+        new: list[str] = []
+        with self._lock:
+            members = self._members.setdefault(study, [])
+            for job in jobs:
+                if job.job_id not in self._jobs:
+                    self._jobs[job.job_id] = JobRecord(
+                        job_id=job.job_id, spec=copy.deepcopy(job.spec),
+                        max_attempts=job.max_attempts, family=job.family, state=job.state,
+                        run_id=job.run_id)
+                    new.append(job.job_id)
+                if job.job_id not in members:
+                    members.append(job.job_id)
+        return new
+
+    def _order(self, study: str | None) -> list[str]:
+        if study is not None:
+            return list(self._members.get(study, []))
+        return sorted(self._jobs, key=lambda j: self._jobs[j].created)
+
+    def claim(self, owner: str, study: str | None = None) -> JobRecord | None:
+        with self._lock:
+            for job_id in self._order(study):
+                job = self._jobs[job_id]
+                if job.state == QUEUED:
+                    now = time.time()
+                    job.state, job.owner, job.heartbeat = RUNNING, owner, now
+                    job.attempts += 1
+                    job.started, job.finished = now, None
+                    return copy.deepcopy(job)
+        return None
+
+    def _owned(self, job_id: str, owner: str) -> JobRecord | None:
+        job = self._jobs.get(job_id)
+        if job is None or job.state != RUNNING or job.owner != owner:
+            return None
+        return job
+
+    def heartbeat(self, job_id: str, owner: str) -> bool:
+        with self._lock:
+            job = self._owned(job_id, owner)
+            if job is None:
+                return False
+            job.heartbeat = time.time()
+            return True
+
+    def finish(self, job_id: str, owner: str, state: str, error: str | None = None,
+               retry: bool = False) -> str | None:
+        if state not in (SUCCEEDED, FAILED):
+            raise ValueError(f"finish() takes 'succeeded' or 'failed', not {state!r}")
+        with self._lock:
+            job = self._owned(job_id, owner)
+            if job is None:
+                return None
+            if state == FAILED and retry and job.attempts < job.max_attempts:
+                state = QUEUED
+            job.state, job.owner, job.error = state, None, error
+            job.finished = time.time()
+            return state
+
+    def release(self, job_id: str, owner: str) -> bool:
+        with self._lock:
+            job = self._owned(job_id, owner)
+            if job is None:
+                return False
+            job.state, job.owner = QUEUED, None
+            job.attempts = max(0, job.attempts - 1)
+            return True
+
+    def requeue_stale(self, timeout_s: float,
+                      alive: Callable[[str], bool | None] = owner_alive) -> list[str]:
+        now = time.time()
+        out: list[str] = []
+        with self._lock:
+            for job in self._jobs.values():
+                if job.state != RUNNING or job.owner is None:
+                    continue
+                live = alive(job.owner)
+                if live is False or (live is None and now - (job.heartbeat or 0) > timeout_s):
+                    lost = f"lost its owner {job.owner}"
+                    job.state = QUEUED if job.attempts < job.max_attempts else FAILED
+                    job.owner, job.error = None, lost
+                    out.append(job.job_id)
+        return out
+
+    def cancel(self, study: str | None = None, job_ids: Iterable[str] | None = None
+               ) -> list[str]:
+        with self._lock:
+            ids = list(job_ids) if job_ids is not None else self._order(study)
+            out = []
+            for job_id in ids:
+                job = self._jobs.get(job_id)
+                if job is not None and job.state in (QUEUED, RUNNING):
+                    job.state, job.owner = CANCELLED, None
+                    out.append(job_id)
+            return out
+
+    def retry(self, study: str | None = None, states: Iterable[str] = (FAILED,)) -> list[str]:
+        wanted = set(states)
+        with self._lock:
+            out = []
+            for job_id in self._order(study):
+                job = self._jobs[job_id]
+                if job.state in wanted and job.state not in (QUEUED, RUNNING, SUCCEEDED):
+                    job.state, job.attempts, job.error = QUEUED, 0, None
+                    out.append(job_id)
+            return out
+
+    def set_run_id(self, job_id: str, run_id: str) -> None:
+        with self._lock:
+            self._jobs[job_id].run_id = run_id
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return copy.deepcopy(job) if job is not None else None
+
+    def jobs(self, study: str | None = None, states: Iterable[str] | None = None
+             ) -> list[JobRecord]:
+        wanted = set(states) if states is not None else None
+        with self._lock:
+            return [copy.deepcopy(self._jobs[j]) for j in self._order(study)
+                    if wanted is None or self._jobs[j].state in wanted]
+
+    def studies(self) -> list[str]:
+        with self._lock:
+            return [s for s, m in self._members.items() if m]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._meta[key] = value
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            return self._meta.get(key)

@@ -1,0 +1,498 @@
+"""Study files: YAML -> validated :class:`Study` -> combinations of axis levels.
+
+This module checks everything that can be checked from the file alone (schema, names,
+types of the study's own fields, references between sections). Checks that need the
+resolved config (patch keys exist, types match, no-op levels, the model builds) are in
+:mod:`orchestrator.plan`. The schema is ``docs/contracts.md`` §5; extensions are listed in
+``experiments/README.md``.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Problem, StudyError
+
+Path_ = tuple[Any, ...]  # a key path inside the YAML document
+
+#: Top-level keys of every study. A study kind may allow more (see :data:`KINDS`).
+TOP_LEVEL_KEYS: frozenset[str] = frozenset({
+    "name", "description", "kind", "base", "data", "axes", "expand", "rows", "exclude",
+    "seeds", "profiles", "default_profile", "resources", "table", "retries"})
+PROFILE_KEYS: frozenset[str] = frozenset({
+    "description", "data", "patch", "base", "seeds", "resources"})
+RESOURCE_KEYS: frozenset[str] = frozenset({"gpus_per_job", "cpus_per_job"})
+DATA_CHOICES: tuple[str, ...] = ("auto", "coco", "toy", "none")
+EXPAND_CHOICES: tuple[str, ...] = ("product", "zip", "rows")
+
+
+@dataclass(frozen=True)
+class StudyKind:
+    """A kind of study: extra top-level keys it accepts and whether this module expands it.
+
+    A search study (Optuna) registers its own kind with ``extra_keys={"search"}``; its
+    trials are not a fixed list, so :func:`combinations` refuses it.
+    """
+
+    name: str
+    extra_keys: frozenset[str] = frozenset()
+    fixed_jobs: bool = True
+
+
+#: Registered study kinds. Add one with ``KINDS[k.name] = k``.
+KINDS: dict[str, StudyKind] = {
+    "ablation": StudyKind("ablation"),
+    "search": StudyKind("search", frozenset({"search"}), fixed_jobs=False),
+}
+
+
+@dataclass(frozen=True)
+class Level:
+    """One named level of an axis: a patch of dotted config keys.
+
+    Attributes:
+        axis: Axis name.
+        name: Level name (used in tags ``cm.level.<axis>``).
+        patch: Dotted config key -> value. A leading ``+`` adds a key the config lacks.
+        line: Line of the level in the study file.
+    """
+
+    axis: str
+    name: str
+    patch: Mapping[str, Any]
+    line: int
+
+    def key_line(self, key: str, lines: Mapping[Path_, int]) -> int:
+        return lines.get(("axes", self.axis, self.name, key), self.line)
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str
+    levels: tuple[Level, ...]
+    line: int
+
+    def level(self, name: str) -> Level | None:
+        return next((lv for lv in self.levels if lv.name == name), None)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Per-job resources.
+
+    Attributes:
+        gpus_per_job: GPUs one job needs; a fraction packs several jobs on one GPU.
+        cpus_per_job: CPU threads one job uses (also the CPU-only parallelism unit).
+    """
+
+    gpus_per_job: float = 1.0
+    cpus_per_job: int = 1
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A budget for the study (paper schedule on COCO, toy schedule on a CPU...).
+
+    Attributes:
+        name: Profile name (``--profile``).
+        data: ``auto`` | ``coco`` | ``toy`` | ``none``.
+        patch: Config keys every job of the profile gets (applied before the levels).
+        base: Base config replacing the study's for this profile, or ``None``.
+        seeds: Seeds replacing the study's for this profile, or ``None``.
+        resources: Resources of the profile's jobs.
+        line: Line of the profile in the study file (0 for the implicit one).
+    """
+
+    name: str
+    data: str
+    patch: Mapping[str, Any]
+    base: str | None
+    seeds: tuple[int, ...] | None
+    resources: Resources
+    line: int
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated study file."""
+
+    path: Path
+    name: str
+    description: str
+    kind: str
+    base: str
+    data: str
+    axes: tuple[Axis, ...]
+    expand: str
+    rows: tuple[Mapping[str, str], ...]
+    exclude: tuple[Mapping[str, str], ...]
+    seeds: tuple[int, ...]
+    profiles: Mapping[str, Profile]
+    default_profile: str
+    resources: Resources
+    retries: int
+    table: Mapping[str, Any] | None
+    raw: Mapping[str, Any] = field(repr=False)
+    lines: Mapping[Path_, int] = field(repr=False)
+
+    def line(self, *path: Any) -> int:
+        """Line of ``path`` in the file, or of its nearest ancestor that has one."""
+        p: Path_ = tuple(path)
+        while p and p not in self.lines:
+            p = p[:-1]
+        return self.lines.get(p, 0)
+
+    def problem(self, path: Iterable[Any], message: str) -> Problem:
+        path = tuple(path)
+        return Problem(str(self.path), self.line(*path), ".".join(map(str, path)), message)
+
+    def profile(self, name: str | None) -> Profile:
+        name = name or self.default_profile
+        if name not in self.profiles:
+            raise StudyError([self.problem(["profiles"], f"no profile {name!r}; the study has "
+                                           f"{sorted(self.profiles)}")])
+        return self.profiles[name]
+
+    def axis(self, name: str) -> Axis | None:
+        return next((a for a in self.axes if a.name == name), None)
+
+
+# --------------------------------------------------------------------------- YAML + lines
+
+def load_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Problem]]:
+    """Parse YAML keeping the line of every key; duplicate keys are problems, not overwrites.
+
+    Returns:
+        (data, lines, problems): ``lines`` maps a key path to its 1-based line.
+    """
+    loader = yaml.SafeLoader(text)
+    lines: dict[Path_, int] = {}
+    problems: list[Problem] = []
+    try:
+        node = loader.get_single_node()
+
+        def walk(node: yaml.Node, path: Path_) -> Any:
+            lines.setdefault(path, node.start_mark.line + 1)
+            if isinstance(node, yaml.MappingNode):
+                out: dict[Any, Any] = {}
+                for k_node, v_node in node.value:
+                    key = loader.construct_object(k_node, deep=True)
+                    if not isinstance(key, str | int | float | bool) and key is not None:
+                        problems.append(Problem(file, k_node.start_mark.line + 1,
+                                                ".".join(map(str, path)),
+                                                "keys must be plain scalars"))
+                        continue
+                    if key in out:
+                        problems.append(Problem(
+                            file, k_node.start_mark.line + 1, ".".join(map(str, (*path, key))),
+                            f"duplicate key (first at line {lines[(*path, key)]})"))
+                        continue
+                    lines[(*path, key)] = k_node.start_mark.line + 1
+                    out[key] = walk(v_node, (*path, key))
+                return out
+            if isinstance(node, yaml.SequenceNode):
+                return [walk(v, (*path, i)) for i, v in enumerate(node.value)]
+            return loader.construct_object(node, deep=True)
+
+        data = walk(node, ()) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problems.append(Problem(file, line, "", f"not valid YAML: {exc}"))
+        data = None
+    finally:
+        loader.dispose()
+    return data, lines, problems
+
+
+# --------------------------------------------------------------------------- parsing
+
+class _Reader:
+    """Collects problems while reading typed fields out of the raw mapping."""
+
+    def __init__(self, file: str, lines: Mapping[Path_, int]) -> None:
+        self.file, self.lines, self.problems = file, lines, []
+
+    def line(self, path: Path_) -> int:
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, 0)
+
+    def bad(self, path: Path_, message: str) -> None:
+        self.problems.append(Problem(self.file, self.line(path), ".".join(map(str, path)),
+                                     message))
+
+    def mapping(self, value: Any, path: Path_, allowed: frozenset[str] | None = None
+                ) -> dict[Any, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.bad(path, f"expected a mapping, got {type(value).__name__}")
+            return {}
+        if allowed is not None:
+            for key in value:
+                if key not in allowed:
+                    self.bad((*path, key), f"unknown key {key!r}; allowed: "
+                                           f"{', '.join(sorted(allowed))}")
+        return value
+
+    def choice(self, value: Any, path: Path_, choices: Iterable[str], default: str) -> str:
+        choices = tuple(choices)
+        if value is None:
+            return default
+        if value not in choices:
+            self.bad(path, f"{value!r} is not one of {', '.join(choices)}")
+            return default
+        return str(value)
+
+    def seeds(self, value: Any, path: Path_) -> tuple[int, ...]:
+        if value is None:
+            return (0,)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list) or not value or not all(
+                isinstance(s, int) and not isinstance(s, bool) for s in value):
+            self.bad(path, "seeds must be a non-empty list of integers")
+            return (0,)
+        if len(set(value)) != len(value):
+            self.bad(path, f"duplicate seeds in {value}")
+        return tuple(value)
+
+    def resources(self, value: Any, path: Path_, default: Resources) -> Resources:
+        raw = self.mapping(value, path, RESOURCE_KEYS)
+        gpus, cpus = raw.get("gpus_per_job", default.gpus_per_job), raw.get(
+            "cpus_per_job", default.cpus_per_job)
+        if isinstance(gpus, bool) or not isinstance(gpus, int | float) or gpus < 0 or (
+                gpus > 1 and gpus != int(gpus)):
+            self.bad((*path, "gpus_per_job"), f"gpus_per_job must be 0, a fraction in (0, 1] "
+                                               f"or a whole number, got {gpus!r}")
+            gpus = default.gpus_per_job
+        if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
+            self.bad((*path, "cpus_per_job"), f"cpus_per_job must be an integer >= 1, "
+                                               f"got {cpus!r}")
+            cpus = default.cpus_per_job
+        return Resources(float(gpus), int(cpus))
+
+    def patch(self, value: Any, path: Path_) -> dict[str, Any]:
+        if value is None:
+            self.bad(path, "empty patch; write {} for the unchanged base (the baseline level)")
+            return {}
+        raw = self.mapping(value, path)
+        for key in raw:
+            if not isinstance(key, str) or not key.strip("+") or any(
+                    not part for part in key.lstrip("+").split(".")):
+                self.bad((*path, key), f"patch keys are dotted config keys like "
+                                       f"'model.backbone.depth', got {key!r}")
+        return {str(k): v for k, v in raw.items()}
+
+
+def _level_name(r: _Reader, name: Any, path: Path_) -> str:
+    if isinstance(name, bool) or name is None:
+        r.bad(path, f"level name {name!r} was read by YAML as a {type(name).__name__}; "
+                    "quote it (e.g. 'on', 'off', 'yes', 'no', 'null' need quotes)")
+    return str(name)
+
+
+def _selection(r: _Reader, value: Any, path: Path_, axes: Mapping[str, Axis], *,
+               complete: bool) -> dict[str, str]:
+    """An axis -> level mapping (a row, an exclusion, a table row's ``levels``)."""
+    raw = r.mapping(value, path)
+    out: dict[str, str] = {}
+    for axis_name, level_name in raw.items():
+        axis = axes.get(str(axis_name))
+        if axis is None:
+            r.bad((*path, axis_name), f"no axis {axis_name!r}; axes are {sorted(axes)}")
+            continue
+        if axis.level(str(level_name)) is None:
+            r.bad((*path, axis_name), f"axis {axis_name!r} has no level {level_name!r}; "
+                                      f"levels are {[lv.name for lv in axis.levels]}")
+            continue
+        out[str(axis_name)] = str(level_name)
+    if complete and raw and len(out) == len(raw):
+        missing = [a for a in axes if a not in out]
+        if missing:
+            r.bad(path, f"a row must name a level for every axis; missing {missing}")
+    return out
+
+
+def parse_study(text: str, path: str | Path) -> Study:
+    """Validate the study text (``path`` is used in messages and to resolve nothing else).
+
+    Raises:
+        StudyError: Listing every problem found, each with file, line and key.
+    """
+    file = str(path)
+    raw, lines, problems = load_yaml(text, file)
+    r = _Reader(file, lines)
+    r.problems.extend(problems)
+    if problems:
+        raise StudyError(r.problems)
+    if not isinstance(raw, dict):
+        raise StudyError([Problem(file, 1, "", "a study file is a YAML mapping")])
+
+    kind = r.choice(raw.get("kind"), ("kind",), KINDS, "ablation")
+    r.mapping(raw, (), TOP_LEVEL_KEYS | KINDS[kind].extra_keys)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        r.bad(("name",), "every study needs a non-empty string 'name' (the MLflow experiment)")
+        name = Path(file).stem
+    base = raw.get("base")
+    if not isinstance(base, str) or not base:
+        r.bad(("base",), "every study needs 'base': a config path relative to the repo root")
+        base = ""
+    description = raw.get("description") or ""
+    data = r.choice(raw.get("data"), ("data",), DATA_CHOICES, "auto")
+    expand = r.choice(raw.get("expand"), ("expand",), EXPAND_CHOICES, "product")
+    seeds = r.seeds(raw.get("seeds"), ("seeds",))
+    resources = r.resources(raw.get("resources"), ("resources",), Resources())
+    retries = raw.get("retries", 2)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        r.bad(("retries",), f"retries must be an integer >= 0, got {retries!r}")
+        retries = 2
+
+    # Axes: ordered mapping axis -> ordered mapping level -> patch.
+    axes: dict[str, Axis] = {}
+    raw_axes = raw.get("axes")
+    if "axes" in raw and not raw_axes:
+        r.bad(("axes",), "'axes' is empty; remove it for a single-job study or add levels")
+    for axis_name, levels_raw in r.mapping(raw_axes, ("axes",)).items():
+        apath = ("axes", axis_name)
+        if not isinstance(levels_raw, dict) or not levels_raw:
+            r.bad(apath, "an axis needs at least one level (a mapping level name -> patch)")
+            continue
+        levels = tuple(
+            Level(str(axis_name), _level_name(r, lv_name, (*apath, lv_name)),
+                  r.patch(patch, (*apath, lv_name)), r.line((*apath, lv_name)))
+            for lv_name, patch in levels_raw.items())
+        names = [lv.name for lv in levels]
+        for dup in {n for n in names if names.count(n) > 1}:
+            r.bad(apath, f"duplicate level name {dup!r}")
+        axes[str(axis_name)] = Axis(str(axis_name), levels, r.line(apath))
+
+    rows = tuple(_selection(r, row, ("rows", i), axes, complete=True)
+                 for i, row in enumerate(raw.get("rows") or []))
+    if expand == "rows" and not rows:
+        r.bad(("rows",), "expand: rows needs a non-empty 'rows' list")
+    if expand != "rows" and raw.get("rows"):
+        r.bad(("rows",), f"'rows' is only used with expand: rows (expand is {expand!r})")
+    if expand == "zip" and len({len(a.levels) for a in axes.values()}) > 1:
+        r.bad(("expand",), "expand: zip needs the same number of levels on every axis; got "
+                           + ", ".join(f"{a.name}={len(a.levels)}" for a in axes.values()))
+    exclude = tuple(_selection(r, ex, ("exclude", i), axes, complete=False)
+                    for i, ex in enumerate(raw.get("exclude") or []))
+
+    # Profiles.
+    profiles: dict[str, Profile] = {}
+    for p_name, p_raw in r.mapping(raw.get("profiles"), ("profiles",)).items():
+        ppath = ("profiles", p_name)
+        p = r.mapping(p_raw, ppath, PROFILE_KEYS)
+        p_base = p.get("base")
+        if p_base is not None and not isinstance(p_base, str):
+            r.bad((*ppath, "base"), "base must be a config path")
+            p_base = None
+        profiles[str(p_name)] = Profile(
+            name=str(p_name),
+            data=r.choice(p.get("data"), (*ppath, "data"), DATA_CHOICES, data),
+            patch=r.patch(p.get("patch", {}), (*ppath, "patch")),
+            base=p_base,
+            seeds=r.seeds(p["seeds"], (*ppath, "seeds")) if "seeds" in p else None,
+            resources=r.resources(p.get("resources"), (*ppath, "resources"), resources),
+            line=r.line(ppath))
+    if not profiles:
+        profiles["default"] = Profile("default", data, {}, None, None, resources, 0)
+    default_profile = raw.get("default_profile", next(iter(profiles)))
+    if default_profile not in profiles:
+        r.bad(("default_profile",), f"no profile {default_profile!r}; profiles are "
+                                     f"{sorted(profiles)}")
+        default_profile = next(iter(profiles))
+
+    table = raw.get("table")
+    if table is not None:
+        t = r.mapping(table, ("table",))
+        for i, row in enumerate(t.get("rows") or []):
+            if isinstance(row, dict):
+                _selection(r, row.get("levels"), ("table", "rows", i, "levels"), axes,
+                           complete=False)
+            else:
+                r.bad(("table", "rows", i), "a table row is a mapping with 'name' and 'levels'")
+
+    if r.problems:
+        raise StudyError(r.problems)
+    return Study(path=Path(file), name=name, description=str(description), kind=kind,
+                 base=base, data=data, axes=tuple(axes.values()), expand=expand, rows=rows,
+                 exclude=exclude, seeds=seeds, profiles=profiles,
+                 default_profile=str(default_profile), resources=resources, retries=retries,
+                 table=table, raw=raw, lines=lines)
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise StudyError([Problem(str(path), 0, "", f"cannot read: {exc.strerror}")]) from exc
+    return parse_study(text, path)
+
+
+# --------------------------------------------------------------------------- expansion
+
+Combination = tuple[Level, ...]  # one level per axis, in axis order
+
+#: expand mode -> function giving the combinations of a study.
+EXPANDERS: dict[str, Callable[[Study], list[Combination]]] = {}
+
+
+def _expander(name: str) -> Callable[[Callable[[Study], list[Combination]]],
+                                     Callable[[Study], list[Combination]]]:
+    def deco(fn: Callable[[Study], list[Combination]]) -> Callable[[Study], list[Combination]]:
+        EXPANDERS[name] = fn
+        return fn
+    return deco
+
+
+@_expander("product")
+def _product(study: Study) -> list[Combination]:
+    return [tuple(c) for c in itertools.product(*(a.levels for a in study.axes))]
+
+
+@_expander("zip")
+def _zip(study: Study) -> list[Combination]:
+    return [tuple(c) for c in zip(*(a.levels for a in study.axes), strict=True)]
+
+
+@_expander("rows")
+def _rows(study: Study) -> list[Combination]:
+    return [tuple(a.level(row[a.name]) for a in study.axes)  # type: ignore[misc]
+            for row in study.rows]
+
+
+def combinations(study: Study) -> list[Combination]:
+    """Expand the axes (product | zip | rows), then drop excluded combinations.
+
+    An exclusion is a partial selection: a combination is dropped when it matches every
+    axis the exclusion names. Duplicates (the same row twice) are dropped too.
+    """
+    if not KINDS[study.kind].fixed_jobs:
+        raise StudyError([study.problem(["kind"], f"kind {study.kind!r} studies have no fixed "
+                                                  "job list; run them with their own command")])
+    if not study.axes:
+        return [()]
+    out: list[Combination] = []
+    seen: set[tuple[str, ...]] = set()
+    for combo in EXPANDERS[study.expand](study):
+        names = tuple(lv.name for lv in combo)
+        if names in seen or any(all(dict(zip((a.name for a in study.axes), names,
+                                             strict=True))[a] == lv for a, lv in ex.items())
+                                for ex in study.exclude):
+            continue
+        seen.add(names)
+        out.append(combo)
+    if not out:
+        raise StudyError([study.problem(["exclude"], "every combination is excluded")])
+    return out
