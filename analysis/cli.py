@@ -1,0 +1,137 @@
+"""``table`` and ``figure`` subcommands.
+
+The orchestrator's CLI adds them with :func:`register`; ``python -m analysis`` runs them
+alone. Options shared with a parent parser (``--tracking-uri``, ``--workspace``) use
+``argparse.SUPPRESS`` defaults so a value given before the subcommand is not overwritten.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .paper import PaperNumbersError
+from .render import FORMATS, PAPER_MODES, render
+from .report import (
+    FIGURE_COLUMNS,
+    default_figure_prefix,
+    expected_job_hashes,
+    resolve_study_path,
+    study_table,
+    time_hardware,
+)
+from .runs import default_tracking_uri
+from .spec import StudySpecError, load_study
+from .tables import TableBuildError, manifest
+
+_ERRORS = (StudySpecError, TableBuildError, PaperNumbersError, FileNotFoundError, ValueError)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", help="study file (path, or name in experiments/studies/)")
+    p.add_argument("--profile", default=None,
+                   help="use the runs of this study profile (default: the study's "
+                        "default_profile, or the only one present)")
+    p.add_argument("--tracking-uri", default=argparse.SUPPRESS,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                        "sqlite:///<workspace>/mlflow.db)")
+    p.add_argument("--workspace", default=argparse.SUPPRESS,
+                   help="workspace folder (default: .workspace/ in the repository root)")
+    p.add_argument("--no-staleness", action="store_true",
+                   help="do not ask the orchestrator's plan for the current job hashes")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``table`` and ``figure`` to an ``argparse`` subparsers object.
+
+    Each sets ``func`` (``args -> int`` exit code) as its default.
+    """
+    t = subparsers.add_parser(
+        "table", help="print a study's paper table from its MLflow runs",
+        description="Lay out a study's runs as its table section says (mean ± std over seeds, "
+                    "noise and staleness markers, the paper's numbers).")
+    _common(t)
+    t.add_argument("--format", choices=FORMATS, default="latex")
+    t.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
+    t.add_argument("--manifest", type=Path, default=None,
+                   help="also write the JSON lineage manifest (runs behind every cell)")
+    t.add_argument("--paper", choices=PAPER_MODES, default="rows",
+                   help="paper numbers as italic rows under ours, as deltas, or not at all")
+    t.add_argument("--link-base", default=None,
+                   help="MLflow UI address; run links go into the manifest")
+    t.set_defaults(func=cmd_table)
+
+    f = subparsers.add_parser(
+        "figure", help="draw Figure 1 (mask AP vs inference time) for a study",
+        description="Mask AP against inference time per table row, one marker per backbone "
+                    "family; writes PREFIX.png and PREFIX.pdf.")
+    _common(f)
+    f.add_argument("--out", type=Path, default=None,
+                   help="output prefix (default: <workspace>/figures/<study>-figure1)")
+    f.add_argument("--no-paper", action="store_true", help="leave out the paper's points")
+    f.set_defaults(func=cmd_figure)
+
+
+def _context(args: argparse.Namespace) -> tuple[Path, str, dict[str, set[str]] | None]:
+    path = resolve_study_path(args.study)
+    workspace = getattr(args, "workspace", None)
+    uri = getattr(args, "tracking_uri", None) or default_tracking_uri(workspace)
+    expected = None if args.no_staleness else expected_job_hashes(path, args.profile)
+    if expected is None and not args.no_staleness:
+        print("note: orchestrator.plan.expected_job_hashes not available; staleness not "
+              "checked", file=sys.stderr)
+    return path, uri, expected
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    """Run ``table``; returns the exit code (2 on bad input)."""
+    try:
+        path, uri, expected = _context(args)
+        table, _ = study_table(load_study(path), tracking_uri=uri, profile=args.profile,
+                               expected=expected)
+        text = render(table, args.format, args.paper)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        if args.manifest:
+            args.manifest.parent.mkdir(parents=True, exist_ok=True)
+            data = manifest(table, tracking_uri=uri, link_base=args.link_base)
+            args.manifest.write_text(json.dumps(data, indent=2, default=str) + "\n",
+                                     encoding="utf-8")
+    except _ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_figure(args: argparse.Namespace) -> int:
+    """Run ``figure``; prints the written paths."""
+    from .figures import figure1, save_figure  # matplotlib only when drawing
+
+    try:
+        path, uri, expected = _context(args)
+        info = load_study(path)
+        table, runs = study_table(info, tracking_uri=uri, profile=args.profile,
+                                  expected=expected, columns=FIGURE_COLUMNS)
+        fig = figure1(table, paper=not args.no_paper, time_hardware=time_hardware(runs))
+        prefix = args.out or default_figure_prefix(info.name, getattr(args, "workspace", None))
+        for p in save_figure(fig, prefix):
+            print(p)
+    except _ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m analysis {table,figure} ...``."""
+    parser = argparse.ArgumentParser(prog="python -m analysis",
+                                     description="Paper tables and figures from MLflow runs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))

@@ -1,0 +1,95 @@
+"""One call from a study file to its table or figure (used by the CLI and the notebooks)."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from .runs import load_runs, repo_root
+from .spec import StudyInfo, load_study
+from .tables import Table, auto_table_spec, build_table, with_columns
+
+FIGURE_COLUMNS = ["segm_mAP", "time_ms"]
+
+
+def resolve_study_path(study: str | Path) -> Path:
+    """A study argument as a file: the path itself, or relative to the repository root, or a
+    name in ``experiments/studies/`` (with or without ``.yaml``).
+
+    Raises:
+        FileNotFoundError: listing the places tried.
+    """
+    p = Path(study)
+    root = repo_root()
+    tries = [p, root / p, root / "experiments" / "studies" / p,
+             root / "experiments" / "studies" / f"{p}.yaml", root / "experiments" / p]
+    for t in tries:
+        if t.is_file():
+            return t
+    tried = ", ".join(dict.fromkeys(str(t) for t in tries))
+    raise FileNotFoundError(f"study file {study!s} not found (tried: {tried})")
+
+
+def expected_job_hashes(study_path: Path, profile: str | None) -> dict[str, set[str]] | None:
+    """Current job hashes per table row from the orchestrator's plan, if it offers them.
+
+    The orchestrator is optional here: without ``orchestrator.plan.expected_job_hashes`` (or
+    if it fails) staleness is not checked and ``None`` is returned.
+    """
+    try:
+        from orchestrator.plan import expected_job_hashes as plan_hashes  # type: ignore
+    except ImportError:
+        return None
+    try:
+        hashes = plan_hashes(study_path, profile=profile)
+    except Exception as e:  # noqa: BLE001  the table is still worth printing without it
+        print(f"note: staleness not checked: the orchestrator's plan failed: {e}",
+              file=sys.stderr)
+        return None
+    return None if hashes is None else {str(k): set(v) for k, v in hashes.items()}
+
+
+def study_table(study: str | Path | StudyInfo, *, tracking_uri: str | None = None,
+                profile: str | None = None,
+                expected: Mapping[str, Collection[str]] | None = None,
+                columns: list[str] | None = None,
+                runs: pd.DataFrame | None = None) -> tuple[Table, pd.DataFrame]:
+    """Load a study's runs from MLflow and lay out its table.
+
+    Args:
+        study: study file path/name, or an already loaded :class:`StudyInfo`.
+        tracking_uri: MLflow tracking URI (default: env or ``.workspace/mlflow.db``).
+        profile: the study profile whose runs to use (see :func:`select_profile`).
+        expected: row -> current job hashes; enables staleness marks and finds runs
+            deduplicated into other studies.
+        columns: override the table's columns (Figure 1 uses ``segm_mAP``, ``time_ms``).
+        runs: use these runs instead of searching MLflow.
+
+    Returns:
+        The table and the runs it was built from.
+    """
+    info = study if isinstance(study, StudyInfo) else load_study(resolve_study_path(study))
+    if runs is None:
+        hashes = sorted({h for hs in (expected or {}).values() for h in hs})
+        runs = load_runs(tracking_uri, study=info.name, job_hashes=hashes)
+    spec = info.table or auto_table_spec(info, runs)
+    if columns is not None:
+        spec = with_columns(spec, columns)
+    table = build_table(runs, spec, study=info.name, expected=expected, profile=profile,
+                        default_profile=info.default_profile)
+    return table, runs
+
+
+def time_hardware(runs: pd.DataFrame) -> str | None:
+    """The devices the times were measured on (``cm.time_hardware``), joined."""
+    if runs.empty or "time_hardware" not in runs:
+        return None
+    hw = sorted({h for h in runs["time_hardware"] if isinstance(h, str) and h})
+    return ", ".join(hw) or None
+
+
+def default_figure_prefix(study_name: str, workspace: str | Path | None = None) -> Path:
+    ws = Path(workspace) if workspace is not None else repo_root() / ".workspace"
+    return ws / "figures" / f"{study_name}-figure1"

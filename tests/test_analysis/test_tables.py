@@ -1,0 +1,215 @@
+"""Tables from the fixture MLflow store: goldens, seeds, staleness, missing cells, lineage."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from analysis.cli import main
+from analysis.render import latex_escape, render
+from analysis.report import study_table
+from analysis.spec import StudySpecError, load_study, parse_table
+from analysis.tables import TableBuildError, build_table, manifest
+
+from .fixture_store import STUDY_NAME, FixtureStore
+
+GOLDEN = Path(__file__).with_name("golden")
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def _table(store: FixtureStore, expected: bool = True):  # noqa: ANN202
+    return study_table(store.study_path, tracking_uri=store.tracking_uri,
+                       expected=store.expected if expected else None)
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} missing; run with UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(encoding="utf-8"), \
+        f"{name} differs from the golden file; if the change is intended, UPDATE_GOLDEN=1"
+
+
+@pytest.mark.parametrize("fmt,suffix", [("latex", "tex"), ("md", "md"), ("csv", "csv")])
+def test_golden_outputs(store: FixtureStore, fmt: str, suffix: str) -> None:
+    table, _ = _table(store)
+    _golden(f"fixture-table4.{suffix}", store.normalize(render(table, fmt)))
+
+
+def test_golden_delta_layout(store: FixtureStore) -> None:
+    table, _ = _table(store)
+    _golden("fixture-table4-delta.md", store.normalize(render(table, "md", "delta")))
+
+
+def test_seeds_mean_std_and_noise(store: FixtureStore) -> None:
+    table, _ = _table(store)
+    base = table.cell("VoVNetV1-39", "segm_mAP")
+    assert base.seeds == [0, 1, 2]
+    assert base.mean == pytest.approx(35.3) and base.std == pytest.approx(0.3)
+    assert base.noise is None  # the baseline is not compared with itself
+    res = table.cell("+ residual", "segm_mAP")
+    assert res.noise is not None and res.noise.test == "paired-t" and res.within_noise
+    # Box AP +0.1 on every seed: a consistent shift is real, not noise.
+    assert table.cell("+ residual", "bbox_mAP").noise.within_noise is False
+    assert table.cell("+ eSE", "segm_mAP").within_noise is False
+    # params are deterministic: never tested.
+    assert table.cell("+ residual", "params_m").noise is None
+
+
+def test_missing_is_not_zero(store: FixtureStore) -> None:
+    table, _ = _table(store)
+    se = table.cell("+ SE", "segm_mAP")
+    assert se.missing and se.mean is None and se.n == 0
+    zero = table.cell("+ residual", "segm_mAP_s")
+    assert not zero.missing and zero.mean == 0.0
+    assert table.cell("+ residual", "time_ms").missing  # never logged
+    tex = render(table, "latex")
+    se_line = next(line for line in tex.splitlines() if line.strip().startswith(r"+ SE &"))
+    assert se_line.count("--") == 5 and "0.0" not in se_line
+    res_line = next(line for line in tex.splitlines()
+                    if line.strip().startswith(r"+ residual &"))
+    assert "0.0" in res_line and res_line.removesuffix(r" \\").endswith("--")
+    csv_row = next(line for line in render(table, "csv").splitlines()
+                   if line.startswith("+ SE,"))
+    assert ",0," in csv_row and ",0.0," not in csv_row
+    md = render(table, "md")
+    assert "| + SE | -- | -- | -- | -- | -- |" in md
+
+
+def test_staleness_and_superseded(store: FixtureStore) -> None:
+    table, _ = _table(store)
+    ese = next(r for r in table.rows if r.name == "+ eSE")
+    assert ese.stale and table.cell("+ eSE", "segm_mAP").stale
+    ids = store.run_ids
+    # Seed 0: the current run wins over the older stale one; seed 2: only a stale run.
+    assert [r.run_id for r in ese.runs] == [ids["v2-39/s0"], ids["v2-39/s1"],
+                                            ids["v2-39/s2-old"]]
+    assert ese.superseded == [ids["v2-39/s0-old"]]
+    assert ese.missing_job_hashes == ["h-v2-39-s2"]
+    assert not any(r.stale for r in table.rows if r.name != "+ eSE")
+    se = next(r for r in table.rows if r.name == "+ SE")
+    assert se.failed == [ids["v1-39-se/s0"]] and not se.stale
+
+
+def test_without_expected_hashes(store: FixtureStore) -> None:
+    table, _ = _table(store, expected=False)
+    assert not any(r.stale for r in table.rows)
+    # Without the plan, seed 0 takes the latest run, and the deduplicated run is not found.
+    ese = next(r for r in table.rows if r.name == "+ eSE")
+    assert ese.runs[0].run_id == store.run_ids["v2-39/s0"]
+    assert table.cell("VoVNetV2-57", "segm_mAP").missing
+    assert "dagger" not in render(table, "latex")
+
+
+def test_deduplicated_run_found_by_hash(store: FixtureStore) -> None:
+    table, runs = _table(store)
+    cell = table.cell("VoVNetV2-57", "segm_mAP")
+    assert cell.run_ids == [store.run_ids["v2-57/s0"]] and cell.mean == pytest.approx(36.6)
+    assert cell.std is None and cell.noise.test == "pooled-std"
+    assert set(runs["study"]) == {STUDY_NAME, "fixture-table3"}
+
+
+def test_manifest_lineage(store: FixtureStore, tmp_path: Path) -> None:
+    table, _ = _table(store)
+    data = json.loads(json.dumps(manifest(table, tracking_uri=store.tracking_uri,
+                                          link_base="http://mlflow:5000/")))
+    row = next(r for r in data["rows"] if r["name"] == "VoVNetV1-39")
+    cell = row["cells"]["segm_mAP"]
+    assert cell["run_ids"] == [store.run_ids[f"v1-39/s{s}"] for s in range(3)]
+    assert cell["job_hashes"] == ["h-v1-39-s0", "h-v1-39-s1", "h-v1-39-s2"]
+    assert cell["git_commits"] == ["c0ffee1"] and cell["values"]["1"] == pytest.approx(35.3)
+    assert cell["paper"] == 35.3 and cell["metric"] == "test/coco/segm_mAP"
+    assert row["runs"][0]["url"].startswith("http://mlflow:5000/#/experiments/")
+    ese = next(r for r in data["rows"] if r["name"] == "+ eSE")
+    assert ese["stale"] and ese["cells"]["segm_mAP"]["git_commits"] == ["c0ffee1", "deadbee"]
+    assert data["datasets"] == ["toy:f1x7ure"] and data["profile"] == "toy"
+
+
+def test_latex_lineage_comments(store: FixtureStore) -> None:
+    table, _ = _table(store)
+    tex = render(table, "latex")
+    assert f"% row VoVNetV1-39: seeds 0,1,2; runs {store.run_ids['v1-39/s0']}" in tex
+    assert "% cell + residual/time_ms: runs none" in tex
+    assert f"superseded runs {store.run_ids['v2-39/s0-old']}" in tex
+    assert r"\toprule" in tex and r"\textbf{" in tex and r"$^{\dagger}$" in tex
+
+
+def test_cli_table_and_manifest(store: FixtureStore, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    out, man = tmp_path / "t.md", tmp_path / "m.json"
+    rc = main(["table", str(store.study_path), "--tracking-uri", store.tracking_uri,
+               "--format", "md", "--out", str(out), "--manifest", str(man), "--no-staleness"])
+    assert rc == 0
+    table, _ = _table(store, expected=False)
+    assert out.read_text() == render(table, "md")
+    assert json.loads(man.read_text())["study"] == STUDY_NAME
+    rc = main(["table", str(store.study_path), "--tracking-uri", store.tracking_uri,
+               "--profile", "paper", "--format", "csv", "--no-staleness"])
+    assert rc == 0 and "VoVNetV1-39" in capsys.readouterr().out  # all cells missing
+    rc = main(["table", str(tmp_path / "nope.yaml"), "--tracking-uri", store.tracking_uri])
+    assert rc == 2 and "nope.yaml" in capsys.readouterr().err
+
+
+def test_profile_must_not_mix(store: FixtureStore) -> None:
+    _, runs = _table(store)
+    mixed = runs.copy()
+    mixed.loc[mixed["run_id"] == store.run_ids["v1-39/s0"], "profile"] = "paper"
+    spec = load_study(store.study_path).table
+    with pytest.raises(TableBuildError, match="several profiles"):
+        build_table(mixed, spec, study=STUDY_NAME)
+    table = build_table(mixed, spec, study=STUDY_NAME, default_profile="toy")
+    assert table.profile == "toy" and table.cell("VoVNetV1-39", "segm_mAP").n == 2
+    with pytest.raises(TableBuildError, match="unknown row"):
+        build_table(runs, spec, study=STUDY_NAME, expected={"nope": {"x"}})
+
+
+@pytest.mark.parametrize("patch,key", [
+    ({"columns": ["segm_AP"]}, "table.columns[0]"),
+    ({"decimals": -1}, "table.decimals"),
+    ({"baseline": "nope"}, "table.baseline"),
+    ({"rows": [{"name": "a", "levels": {"depth": "x"}}]}, "table.rows[0].levels.depth"),
+    ({"rows": [{"name": "a", "levels": {"backbone": "v9"}}]}, "table.rows[0].levels.backbone"),
+    ({"rows": [{"name": "a"}, {"name": "a"}]}, "table.rows"),
+    ({"rows": [{"name": "a", "lvls": {}}]}, "table.rows[0]"),
+    ({"paper": {"nope": {"segm_mAP": 1}}}, "table.paper.nope"),
+    ({"paper": "centermask-table99"}, "table.paper"),
+])
+def test_bad_table_section_names_key(patch: dict, key: str) -> None:
+    raw = {"rows": [{"name": "a", "levels": {"backbone": "v1"}}], "columns": ["segm_mAP"]}
+    raw.update(patch)
+    with pytest.raises(StudySpecError) as e:
+        parse_table(raw, where="s.yaml", axes={"backbone": ["v1"]})
+    assert str(e.value).startswith(f"s.yaml: {key}:")
+
+
+def test_paper_reference_by_id() -> None:
+    spec = parse_table({"rows": [{"name": "VoVNetV1-39"}, {"name": "VoVNetV1-39 + eSE, ours"}],
+                        "paper": "centermask-table4"})
+    assert spec.paper_ref == "centermask-table4"
+    assert spec.paper["VoVNetV1-39 + eSE, ours"]["segm_mAP"] == 35.6
+    assert set(spec.paper) == {"VoVNetV1-39", "VoVNetV1-39 + eSE, ours"}
+
+
+def test_latex_escape() -> None:
+    assert latex_escape("P3 ~ P7 & 50% w/ c_1") == \
+        r"P3 \textasciitilde{} P7 \& 50\% w/ c\_1"
+
+
+def test_latex_compiles(store: FixtureStore, tmp_path: Path) -> None:
+    engine = shutil.which("latexmk") or shutil.which("pdflatex")
+    if engine is None:
+        pytest.skip("no LaTeX engine (latexmk/pdflatex) installed")
+    table, _ = _table(store)
+    doc = tmp_path / "doc.tex"
+    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+                   + render(table, "latex") + "\\end{document}\n", encoding="utf-8")
+    cmd = [engine, "-pdf", "-interaction=nonstopmode", doc.name] if "latexmk" in engine \
+        else [engine, "-interaction=nonstopmode", "-halt-on-error", doc.name]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 0
