@@ -1,3 +1,5 @@
 """backbones: each module registers one component in mmdet.registry."""
 
-__all__: list[str] = []
+from .vovnet import VoVNet
+
+__all__: list[str] = ["VoVNet"]
