@@ -4,28 +4,29 @@ Pipeline: :func:`load_runs` (MLflow search -> tidy DataFrame) -> :func:`build_ta
 (cells with seed statistics, noise markers, staleness, lineage) -> :func:`render`
 (LaTeX / Markdown / CSV) or :func:`figure1`. :func:`study_table` does the first two from a
 study file. See docs/analysis.md.
+
+Names are imported lazily (PEP 562) so that ``import analysis.cli`` for the orchestrator's
+``--help`` does not load pandas, MLflow or matplotlib.
 """
 from __future__ import annotations
 
-from .paper import PaperNumbersError, paper_numbers, paper_table_ids
-from .render import render, to_csv, to_latex, to_markdown
-from .report import study_table
-from .runs import default_tracking_uri, load_runs, runs_frame
-from .spec import StudySpecError, TableSpec, load_study, parse_table
-from .stats import NoiseVerdict, noise_verdict
-from .tables import Cell, Table, TableBuildError, build_table, manifest
+import importlib
+from typing import Any
 
-__all__ = [
-    "Cell", "NoiseVerdict", "PaperNumbersError", "StudySpecError", "Table", "TableBuildError",
-    "TableSpec", "build_table", "default_tracking_uri", "figure1", "load_runs", "load_study",
-    "manifest", "noise_verdict", "paper_numbers", "paper_table_ids", "parse_table", "render",
-    "runs_frame", "save_figure", "study_table", "to_csv", "to_latex", "to_markdown",
-]
+_LAZY = {
+    "PaperNumbersError": "paper", "paper_numbers": "paper", "paper_table_ids": "paper",
+    "render": "render", "to_csv": "render", "to_latex": "render", "to_markdown": "render",
+    "study_table": "report", "default_tracking_uri": "runs", "load_runs": "runs",
+    "runs_frame": "runs", "StudySpecError": "spec", "TableSpec": "spec",
+    "load_study": "spec", "parse_table": "spec", "NoiseVerdict": "stats",
+    "noise_verdict": "stats", "Cell": "tables", "Table": "tables",
+    "TableBuildError": "tables", "build_table": "tables", "manifest": "tables",
+    "figure1": "figures", "save_figure": "figures",
+}
+__all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> object:
-    # matplotlib is imported only when a figure is asked for.
-    if name in {"figure1", "save_figure"}:
-        from . import figures
-        return getattr(figures, name)
-    raise AttributeError(name)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")

@@ -1,8 +1,10 @@
 """``table`` and ``figure`` subcommands.
 
 The orchestrator's CLI adds them with :func:`register`; ``python -m analysis`` runs them
-alone. Options shared with a parent parser (``--tracking-uri``, ``--workspace``) use
-``argparse.SUPPRESS`` defaults so a value given before the subcommand is not overwritten.
+alone. Registration imports nothing heavy (pandas, MLflow and matplotlib load when a
+command runs), so ``orchestrator --help`` stays instant. Options shared with a parent
+parser (``--tracking-uri``, ``--workspace``) use ``argparse.SUPPRESS`` defaults so a value
+given before the subcommand is not overwritten.
 """
 from __future__ import annotations
 
@@ -12,21 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .paper import PaperNumbersError
-from .render import FORMATS, PAPER_MODES, render
-from .report import (
-    FIGURE_COLUMNS,
-    default_figure_prefix,
-    expected_job_hashes,
-    resolve_study_path,
-    study_table,
-    time_hardware,
-)
-from .runs import default_tracking_uri
-from .spec import StudySpecError, load_study
-from .tables import TableBuildError, manifest
-
-_ERRORS = (StudySpecError, TableBuildError, PaperNumbersError, FileNotFoundError, ValueError)
+from ._options import FORMATS, PAPER_MODES
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -74,23 +62,40 @@ def register(subparsers: Any) -> None:
     f.set_defaults(func=cmd_figure)
 
 
+def _errors() -> tuple[type[Exception], ...]:
+    from .paper import PaperNumbersError
+    from .spec import StudySpecError
+    from .tables import TableBuildError
+
+    return (StudySpecError, TableBuildError, PaperNumbersError, FileNotFoundError, ValueError)
+
+
 def _context(args: argparse.Namespace) -> tuple[Path, str, dict[str, set[str]] | None]:
+    from .report import expected_job_hashes, resolve_study_path
+    from .runs import default_tracking_uri
+
     path = resolve_study_path(args.study)
     workspace = getattr(args, "workspace", None)
     uri = getattr(args, "tracking_uri", None) or default_tracking_uri(workspace)
-    expected = None if args.no_staleness else expected_job_hashes(path, args.profile)
-    if expected is None and not args.no_staleness:
-        print("note: orchestrator.plan.expected_job_hashes not available; staleness not "
-              "checked", file=sys.stderr)
+    expected = None if args.no_staleness else expected_job_hashes(path, args.profile,
+                                                                   workspace=workspace)
     return path, uri, expected
 
 
 def cmd_table(args: argparse.Namespace) -> int:
     """Run ``table``; returns the exit code (2 on bad input)."""
+    from .render import render
+    from .report import study_table
+    from .spec import load_study
+    from .tables import manifest
+
     try:
         path, uri, expected = _context(args)
-        table, _ = study_table(load_study(path), tracking_uri=uri, profile=args.profile,
-                               expected=expected)
+        info = load_study(path)
+        table, runs = study_table(info, tracking_uri=uri, profile=args.profile,
+                                  expected=expected)
+        if runs.empty:
+            print(f"note: no job runs of study {info.name!r} in {uri}", file=sys.stderr)
         text = render(table, args.format, args.paper)
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +107,7 @@ def cmd_table(args: argparse.Namespace) -> int:
             data = manifest(table, tracking_uri=uri, link_base=args.link_base)
             args.manifest.write_text(json.dumps(data, indent=2, default=str) + "\n",
                                      encoding="utf-8")
-    except _ERRORS as e:
+    except _errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
@@ -110,7 +115,9 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 def cmd_figure(args: argparse.Namespace) -> int:
     """Run ``figure``; prints the written paths."""
-    from .figures import figure1, save_figure  # matplotlib only when drawing
+    from .figures import figure1, save_figure
+    from .report import FIGURE_COLUMNS, default_figure_prefix, study_table, time_hardware
+    from .spec import load_study
 
     try:
         path, uri, expected = _context(args)
@@ -121,7 +128,7 @@ def cmd_figure(args: argparse.Namespace) -> int:
         prefix = args.out or default_figure_prefix(info.name, getattr(args, "workspace", None))
         for p in save_figure(fig, prefix):
             print(p)
-    except _ERRORS as e:
+    except _errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

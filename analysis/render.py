@@ -15,11 +15,10 @@ from __future__ import annotations
 import csv
 import io
 
+from ._options import FORMATS, PAPER_MODES
 from .stats import ALPHA
 from .tables import Cell, Row, Table
 
-PAPER_MODES = ("rows", "delta", "none")
-FORMATS = ("latex", "md", "csv")
 MISSING = "--"
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",

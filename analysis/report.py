@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .runs import load_runs, repo_root
+from .runs import load_runs, repo_root, workspace_dir
 from .spec import StudyInfo, load_study
 from .tables import Table, auto_table_spec, build_table, with_columns
 
@@ -32,23 +32,53 @@ def resolve_study_path(study: str | Path) -> Path:
     raise FileNotFoundError(f"study file {study!s} not found (tried: {tried})")
 
 
-def expected_job_hashes(study_path: Path, profile: str | None) -> dict[str, set[str]] | None:
-    """Current job hashes per table row from the orchestrator's plan, if it offers them.
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
 
-    The orchestrator is optional here: without ``orchestrator.plan.expected_job_hashes`` (or
-    if it fails) staleness is not checked and ``None`` is returned.
+
+def expected_job_hashes(study_path: Path, profile: str | None, *,
+                        workspace: str | Path | None = None) -> dict[str, set[str]] | None:
+    """Current job hashes per table row, from the orchestrator's plan of the study.
+
+    Uses ``orchestrator.plan.expected_job_hashes(study_path, profile=...)`` if the
+    orchestrator offers it, else plans the study with ``orchestrator.plan.plan_study``
+    (``validate_build=False``: configs are resolved and hashed, no model is built; the toy
+    data set is generated if the profile needs it and it is missing) and gives each row
+    the job ids whose levels include the row's levels.
+
+    Returns:
+        row name -> job hashes, or ``None`` (with a note on stderr) when the orchestrator
+        is not installed, the plan fails, or the study has no ``table`` section; the table
+        is then printed without staleness marks.
     """
     try:
-        from orchestrator.plan import expected_job_hashes as plan_hashes  # type: ignore
+        from orchestrator import plan as orch_plan
     except ImportError:
+        _note("orchestrator not importable; staleness not checked")
         return None
     try:
-        hashes = plan_hashes(study_path, profile=profile)
+        hook = getattr(orch_plan, "expected_job_hashes", None)
+        if hook is not None:
+            hashes = hook(study_path, profile=profile)
+            return None if hashes is None else {str(k): set(v) for k, v in hashes.items()}
+        info = load_study(study_path)
+        if info.table is None:
+            _note("study has no table section; staleness not checked")
+            return None
+        from orchestrator.study import load_study as load_orch_study
+        from orchestrator.workspace import REPO_ROOT, Workspace
+
+        plan = orch_plan.plan_study(load_orch_study(study_path), profile,
+                                    workspace=Workspace.at(workspace).root,
+                                    repo_root=REPO_ROOT, validate_build=False)
+        jobs = [(dict(job.levels), str(job.job_id)) for job in plan.jobs]
     except Exception as e:  # noqa: BLE001  the table is still worth printing without it
-        print(f"note: staleness not checked: the orchestrator's plan failed: {e}",
-              file=sys.stderr)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        _note(f"staleness not checked: planning the study failed: {first}")
         return None
-    return None if hashes is None else {str(k): set(v) for k, v in hashes.items()}
+    return {row.name: {jid for levels, jid in jobs
+                       if all(levels.get(a) == lv for a, lv in row.levels.items())}
+            for row in info.table.rows}
 
 
 def study_table(study: str | Path | StudyInfo, *, tracking_uri: str | None = None,
@@ -91,5 +121,4 @@ def time_hardware(runs: pd.DataFrame) -> str | None:
 
 
 def default_figure_prefix(study_name: str, workspace: str | Path | None = None) -> Path:
-    ws = Path(workspace) if workspace is not None else repo_root() / ".workspace"
-    return ws / "figures" / f"{study_name}-figure1"
+    return workspace_dir(workspace) / "figures" / f"{study_name}-figure1"

@@ -36,16 +36,21 @@ def repo_root() -> Path:
 
 
 def default_tracking_uri(workspace: str | Path | None = None) -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<workspace>/mlflow.db``.
+    """``$MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<workspace>/mlflow.db``.
 
     Args:
-        workspace: defaults to ``.workspace/`` in the repository root. An explicit workspace
-            wins over the environment variable.
+        workspace: defaults to ``$CM_WORKSPACE``, else ``.workspace/`` in the repository
+            root (the orchestrator's convention, docs/contracts.md §1).
     """
-    if workspace is None and os.environ.get("MLFLOW_TRACKING_URI"):
+    if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    ws = Path(workspace) if workspace is not None else repo_root() / ".workspace"
-    return f"sqlite:///{ws.resolve() / 'mlflow.db'}"
+    return f"sqlite:///{workspace_dir(workspace) / 'mlflow.db'}"
+
+
+def workspace_dir(workspace: str | Path | None = None) -> Path:
+    """The workspace folder: ``workspace``, else ``$CM_WORKSPACE``, else ``.workspace/``."""
+    ws = workspace or os.environ.get("CM_WORKSPACE") or repo_root() / ".workspace"
+    return Path(ws).expanduser().resolve()
 
 
 def _quote(value: str) -> str:
@@ -148,12 +153,20 @@ def load_runs(tracking_uri: str | None = None, *, study: str | None = None,
 
     Returns:
         The union of both selections as a tidy DataFrame (see :func:`runs_frame`).
+
+    Raises:
+        FileNotFoundError: a ``sqlite:///`` store that does not exist.
     """
     from mlflow.tracking import MlflowClient
 
     if study is None and not job_hashes:
         raise ValueError("load_runs: give a study name and/or job hashes")
-    client = MlflowClient(tracking_uri=tracking_uri or default_tracking_uri())
+    uri = tracking_uri or default_tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        # Reading must not create an empty store as a side effect.
+        raise FileNotFoundError(f"no MLflow store at {uri} (run the study first, or give "
+                                "--tracking-uri / --workspace)")
+    client = MlflowClient(tracking_uri=uri)
     ids = list(experiment_ids) if experiment_ids is not None else _experiment_ids(client)
     if not ids:
         return runs_frame([])

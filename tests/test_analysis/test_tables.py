@@ -213,3 +213,50 @@ def test_latex_compiles(store: FixtureStore, tmp_path: Path) -> None:
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 0
+
+
+def test_cli_staleness_from_orchestrator_hook(store: FixtureStore, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI asks ``orchestrator.plan.expected_job_hashes`` for the current hashes."""
+    import types
+
+    import orchestrator
+
+    calls = []
+
+    def fake(path: Path, profile: str | None = None) -> dict[str, set[str]]:
+        calls.append((Path(path), profile))
+        return store.expected
+
+    monkeypatch.setattr(orchestrator, "plan", types.SimpleNamespace(expected_job_hashes=fake),
+                        raising=False)
+    rc = main(["table", str(store.study_path), "--tracking-uri", store.tracking_uri,
+               "--format", "latex"])
+    assert rc == 0 and calls == [(store.study_path, None)]
+    out = capsys.readouterr().out
+    assert store.normalize(out) == (GOLDEN / "fixture-table4.tex").read_text()
+
+
+def test_load_runs_never_creates_a_store(tmp_path: Path) -> None:
+    from analysis.runs import load_runs
+
+    with pytest.raises(FileNotFoundError, match="no MLflow store"):
+        load_runs(f"sqlite:///{tmp_path / 'none.db'}", study="x")
+    assert not (tmp_path / "none.db").exists()
+    with pytest.raises(ValueError, match="study name and/or job hashes"):
+        load_runs(f"sqlite:///{tmp_path / 'none.db'}")
+
+
+def test_study_without_table_section(store: FixtureStore, tmp_path: Path) -> None:
+    """Without a table section: one row per level combination, the {} level as baseline."""
+    text = store.study_path.read_text().split("table:")[0]
+    path = tmp_path / "notable.yaml"
+    path.write_text(text)
+    table, _ = study_table(path, tracking_uri=store.tracking_uri)
+    assert [r.name for r in table.rows] == ["backbone=v1-39", "backbone=v1-39-res",
+                                            "backbone=v1-39-se", "backbone=v2-39"]
+    assert table.rows[0].baseline is None  # the {} level (v2-39) is the baseline
+    assert table.rows[0].spec.baseline == "backbone=v2-39"
+    assert table.cell("backbone=v1-39", "segm_mAP").mean == pytest.approx(35.3)
+    assert table.cell("backbone=v1-39-se", "segm_mAP").missing
