@@ -256,7 +256,7 @@ def test_study_without_table_section(store: FixtureStore, tmp_path: Path) -> Non
     table, _ = study_table(path, tracking_uri=store.tracking_uri)
     assert [r.name for r in table.rows] == ["backbone=v1-39", "backbone=v1-39-res",
                                             "backbone=v1-39-se", "backbone=v2-39"]
-    assert table.rows[0].baseline is None  # the {} level (v2-39) is the baseline
-    assert table.rows[0].spec.baseline == "backbone=v2-39"
+    assert table.rows[0].baseline == "backbone=v2-39"  # the {} level is the baseline
+    assert table.rows[3].baseline is None
     assert table.cell("backbone=v1-39", "segm_mAP").mean == pytest.approx(35.3)
     assert table.cell("backbone=v1-39-se", "segm_mAP").missing
