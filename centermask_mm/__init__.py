@@ -3,7 +3,7 @@
 Importing this package registers every component into mmdet's registries, so
 configs only need ``custom_imports = dict(imports=['centermask_mm'])``.
 """
-from .version import __version__
 from . import datasets, models  # noqa: F401  (registration side effects)
+from .version import __version__
 
 __all__ = ["__version__"]

@@ -3,8 +3,9 @@
 Deterministic from a seed. Each image has a textured background and 1-``max_objects``
 shapes of five classes, drawn in painter's order with occlusion; every annotation is
 the *visible* part of its shape, so masks stay exact after occlusion. Instance sizes
-are drawn log-uniformly over a range that straddles COCO's absolute small/medium/large
-thresholds (32², 96² px²), so ``CocoMetric``'s AP_s/AP_m/AP_l are all populated.
+are drawn evenly over COCO's small/medium/large area ranges (32², 96² px²), scaled by
+the image area relative to the default 256×256: at the default size the ranges are COCO's
+absolute ones, which ``CocoMetric`` uses, so its AP_s/AP_m/AP_l are all populated.
 
 Layout written by :func:`generate`::
 
@@ -37,6 +38,10 @@ METAINFO = dict(classes=CLASSES, palette=PALETTE)
 # Visible area below this fraction of the full shape is rejected when placing a new
 # object, so every annotated instance is recognisable.
 _MIN_VISIBLE = 0.5
+# COCO's area ranges (px²) at the default 256×256 image; the upper end keeps a large
+# object placeable next to others.
+_AREA_BUCKETS = ((100.0, 32.0**2), (32.0**2, 96.0**2), (96.0**2, 180.0**2 * 0.6))
+_DEFAULT_AREA = 256 * 256
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,6 @@ class ToySpec:
     height: int = 256
     width: int = 256
     max_objects: int = 6
-    min_side: float = 12.0  # sqrt(area) range of a shape's bounding square, px
-    max_side: float = 150.0
     seed: int = 0
 
     @property
@@ -124,15 +127,24 @@ def _render_image(h: int, w: int, spec: ToySpec, rng: np.random.Generator
     instances: list[tuple[int, np.ndarray]] = []  # (cls, full mask) in drawing order
     visible: list[np.ndarray] = []
     n = int(rng.integers(1, spec.max_objects + 1))
-    log_lo, log_hi = math.log(spec.min_side), math.log(min(spec.max_side, 0.8 * min(h, w)))
+    scale = h * w / _DEFAULT_AREA
     for _ in range(n):
         for _attempt in range(20):
             cls = int(rng.integers(len(CLASSES)))
-            side = math.exp(rng.uniform(log_lo, log_hi))
+            lo, hi = _AREA_BUCKETS[int(rng.integers(len(_AREA_BUCKETS)))]
+            target = math.exp(rng.uniform(math.log(lo * scale), math.log(hi * scale)))
+            side = min(math.sqrt(target), 0.9 * min(h, w))
             cx, cy = rng.uniform(side / 2, w - side / 2), rng.uniform(side / 2, h - side / 2)
-            mask = _shape_mask(CLASSES[cls], cx, cy, side, rng.uniform(0, 2 * math.pi), h, w, rng)
+            angle, state = rng.uniform(0, 2 * math.pi), rng.bit_generator.state
+            mask = _shape_mask(CLASSES[cls], cx, cy, side, angle, h, w, rng)
             if mask.sum() < 16:
                 continue
+            # Refit the size once so the shape's pixel area hits the target area.
+            fitted = min(side * math.sqrt(target / mask.sum()), 0.95 * min(h, w))
+            rng.bit_generator.state = state  # same aspect/inner radius as the first draw
+            cx = min(max(cx, fitted / 2), w - fitted / 2)
+            cy = min(max(cy, fitted / 2), h - fitted / 2)
+            mask = _shape_mask(CLASSES[cls], cx, cy, fitted, angle, h, w, rng)
             new_vis = [v & ~mask for v in visible]
             if all(nv.sum() >= _MIN_VISIBLE * full.sum()
                    for nv, (_, full) in zip(new_vis, instances, strict=True)):

@@ -1,0 +1,22 @@
+# The two commands of the README. Both run the idempotent set-up first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Default test selection for CI and `make test`: everything but `slow` (gpu tests skip themselves).
+PYTEST_ARGS ?= -m "not slow"
+
+.PHONY: setup run test lint smoke-data clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(VENV)/bin/orchestrator run studies/smoke.yaml
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf .workspace work_dirs .pytest_cache
