@@ -19,22 +19,39 @@ from centermask_mm.models.backbones.vovnet import VoVNet
 ARCHS = list(VoVNet.arch_settings)
 
 
+class TinyVoVNet(VoVNet):
+    """Narrow test arch with several OSA modules per stage (identity paths)."""
+
+    arch_settings = {**VoVNet.arch_settings, 'tiny': dict(
+        stem_channels=(8, 8, 16), stage_mid_channels=(8, 8, 8, 8),
+        stage_out_channels=(16, 24, 32, 32), layers_per_block=2,
+        blocks_per_stage=(2, 1, 2, 3), depthwise=False)}
+
+
 def make_detectron2_state_dict(arch: str, dcn_stages: tuple[int, ...] = (),
-                               ese: bool = True, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A random detectron2-style VoVNet state dict (FrozenBN buffers, '/' names)."""
+                               ese: bool = True, seed: int = 0,
+                               device: str = 'cpu',
+                               table: dict | None = None) -> dict[str, torch.Tensor]:
+    """A random detectron2-style VoVNet state dict (FrozenBN buffers, '/' names).
+
+    With ``device='meta'`` the tensors carry shapes only (for the big archs).
+    """
+    meta = device == 'meta'
     gen = torch.Generator().manual_seed(seed)
-    s = VoVNet.arch_settings[arch]
+    s = (table or VoVNet.arch_settings)[arch]
     dw = s['depthwise']
     sd: dict[str, torch.Tensor] = {}
 
     def rand(*shape: int, scale: float = 0.1) -> torch.Tensor:
+        if meta:
+            return torch.empty(*shape, device='meta')
         return torch.randn(*shape, generator=gen) * scale
 
     def norm(name: str, c: int) -> None:
         sd[f'{name}.weight'] = 1 + rand(c)
         sd[f'{name}.bias'] = rand(c)
         sd[f'{name}.running_mean'] = rand(c)
-        sd[f'{name}.running_var'] = 0.5 + torch.rand(c, generator=gen)
+        sd[f'{name}.running_var'] = rand(c).abs() + 0.5
 
     def unit(name: str, cin: int, cout: int, k: int = 3, sep: bool = False,
              dcn: bool = False) -> None:
@@ -76,9 +93,9 @@ def make_detectron2_state_dict(arch: str, dcn_stages: tuple[int, ...] = (),
 
 
 def detectron2_forward(sd: dict[str, torch.Tensor], arch: str, x: torch.Tensor,
-                       residual: bool = True) -> list[torch.Tensor]:
+                       residual: bool = True, table: dict | None = None) -> list[torch.Tensor]:
     """The centermask2 VoVNet-eSE forward (spec §1.2-1.4), written on the raw keys."""
-    s = VoVNet.arch_settings[arch]
+    s = (table or VoVNet.arch_settings)[arch]
 
     def unit(name: str, x: torch.Tensor, stride: int = 1) -> torch.Tensor:
         if f'{name}/dw_conv3x3.weight' in sd:
@@ -123,7 +140,7 @@ def _meta_vovnet(**kwargs) -> VoVNet:
 
 @pytest.mark.parametrize('arch', ARCHS)
 def test_every_key_maps_and_loads_strict(arch):
-    source = make_detectron2_state_dict(arch)
+    source = make_detectron2_state_dict(arch, device='meta')
     result = conv.convert_state_dict(source)
     assert not result.unknown and not result.skipped
     assert sorted(result.key_map) == sorted(source)  # every source key maps ...
@@ -132,18 +149,21 @@ def test_every_key_maps_and_loads_strict(arch):
     assert kwargs == dict(arch=arch, attention='ese', stage_with_dcn=(False,) * 4)
     model = _meta_vovnet(**kwargs)
     conv.check_against_model(result.state_dict, model)
-    model.load_state_dict(result.state_dict, strict=True)
+    # assign=True: meta tensors cannot be copied; strict key and shape checks still run.
+    model.load_state_dict(result.state_dict, strict=True, assign=True)
 
 
-@pytest.mark.parametrize('arch', ['V-19-slim-dw', 'V-19-dw', 'V-39'])
-def test_converted_model_computes_the_detectron2_function(arch):
-    source = make_detectron2_state_dict(arch, seed=1)
-    model = VoVNet(arch=arch).eval()
+@pytest.mark.parametrize('model_cls,arch', [(VoVNet, 'V-19-slim-dw'), (VoVNet, 'V-19-dw'),
+                                            (TinyVoVNet, 'tiny')])
+def test_converted_model_computes_the_detectron2_function(model_cls, arch):
+    table = model_cls.arch_settings
+    source = make_detectron2_state_dict(arch, seed=1, table=table)
+    model = model_cls(arch=arch).eval()
     model.load_state_dict(conv.convert_state_dict(source).state_dict, strict=True)
     x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         ours = model(x)
-        reference = detectron2_forward(source, arch, x)
+        reference = detectron2_forward(source, arch, x, table=table)
     for a, b in zip(ours, reference, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
@@ -259,7 +279,7 @@ def test_missing_or_empty_input_file(tmp_path):
 
 def test_dcn_stages_are_detected():
     pytest.importorskip('mmcv.ops')
-    source = make_detectron2_state_dict('V-39', dcn_stages=(3, 4, 5))
+    source = make_detectron2_state_dict('V-39', dcn_stages=(3, 4, 5), device='meta')
     result = conv.convert_state_dict(source)
     assert not result.unknown
     assert result.key_map['stage3.OSA3_1.layers.0.OSA3_1_0/conv_offset.weight'] == \
@@ -268,4 +288,5 @@ def test_dcn_stages_are_detected():
     assert kwargs['stage_with_dcn'] == (False, True, True, True)
     model = _meta_vovnet(**kwargs)
     conv.check_against_model(result.state_dict, model)
-    model.load_state_dict(result.state_dict, strict=True)
+    # assign=True: meta tensors cannot be copied; strict key and shape checks still run.
+    model.load_state_dict(result.state_dict, strict=True, assign=True)
