@@ -1,0 +1,148 @@
+#!/usr/bin/env python
+"""Evaluate a checkpoint on a config's test set, with the centermask_mm plugins registered.
+
+The interface is mmdet 3's ``tools/test.py``::
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
+        [--show-dir DIR] [--show] [--cfg-options KEY=VALUE ...] [--launcher pytorch]
+    mim test centermask_mm CONFIG --checkpoint CHECKPOINT [same flags]
+    tools/dist_test.sh CONFIG CHECKPOINT GPUS [same flags]
+
+Outputs, in the work directory (``--work-dir``, else ``work_dir`` in the config, else
+``./work_dirs/<config name>``):
+
+- ``metrics.json``: the test evaluator's metrics exactly as mmdet returns them
+  (``coco/segm_mAP``, ``coco/bbox_mAP``, ... as fractions in [0, 1]);
+- ``<timestamp>/``: the log and the resolved config;
+- with ``--show-dir DIR``: one image per test image, ground truth left and predicted
+  boxes/masks right (scores >= ``default_hooks.visualization.score_thr``, 0.3 unless
+  overridden). A relative DIR is under ``<work dir>/<timestamp>/`` as in mmdet.
+- with ``--out FILE.pkl``: the raw predictions (mmdet's ``DumpDetResults``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+# Only the parser's DictAction is imported at module level, so -h stays fast.
+from mmengine.config import DictAction
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
+
+METRICS_FILE = "metrics.json"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse mmdet's test flags; missing files and a non-pickle ``--out`` are usage errors."""
+    parser = argparse.ArgumentParser(
+        description="Test (and evaluate) a detector checkpoint with centermask_mm registered.")
+    parser.add_argument("config", help="test config file path")
+    parser.add_argument("checkpoint", help="checkpoint file")
+    parser.add_argument("--work-dir", help=f"where {METRICS_FILE} and the logs are written")
+    parser.add_argument("--out", type=str,
+                        help="dump the predictions to a .pkl file for offline evaluation")
+    parser.add_argument("--show", action="store_true",
+                        help="show the predictions in a window")
+    parser.add_argument("--show-dir",
+                        help="save images with the predictions drawn; a relative path is "
+                             "under <work dir>/<timestamp>/")
+    parser.add_argument("--wait-time", type=float, default=2,
+                        help="seconds each image is shown with --show")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction,
+                        help="override config keys, KEY=VALUE (lists as key=\"[a,b]\" or "
+                             "key=a,b; no white space)")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"],
+                        default="none", help="job launcher")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not osp.isfile(args.config):
+        parser.error(f"config file not found: {args.config}")
+    # URLs (open-mmlab://, https://) are mmengine's business; local paths are checked here
+    # rather than after the model is built.
+    if "://" not in args.checkpoint and not osp.isfile(args.checkpoint):
+        parser.error(f"checkpoint not found: {args.checkpoint}")
+    if args.out is not None and not args.out.endswith((".pkl", ".pickle")):
+        parser.error(f"--out must be a .pkl or .pickle file, got {args.out}")
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    return args
+
+
+def setup_cfg(args: argparse.Namespace) -> Config:
+    """Load ``args.config`` and apply the flags (precedence as in ``tools/train.py``).
+
+    Raises:
+        KeyError: ``--show``/``--show-dir`` with a config whose ``default_hooks`` has no
+            ``visualization`` hook.
+    """
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.setdefault("default_scope", "mmdet")
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+
+    if args.show or args.show_dir:
+        hooks = cfg.get("default_hooks") or {}
+        if "visualization" not in hooks:
+            raise KeyError(
+                f"--show/--show-dir: {args.config} has no default_hooks.visualization; add "
+                "default_hooks = dict(visualization=dict(type='DetVisualizationHook'))")
+        vis = hooks["visualization"]
+        vis["draw"] = True
+        if args.show:
+            vis["show"] = True
+            vis["wait_time"] = args.wait_time
+        if args.show_dir:
+            vis["test_out_dir"] = args.show_dir
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Test; writes ``<work dir>/metrics.json`` on the main process. Returns the exit status."""
+    args = parse_args(argv)
+
+    from mmdet.evaluation import DumpDetResults
+    from mmdet.registry import RUNNERS
+    from mmdet.utils import setup_cache_size_limit_of_dynamo
+    from mmengine.dist import is_main_process
+    from mmengine.runner import Runner
+
+    import centermask_mm  # noqa: F401  (registers the plugins even without custom_imports)
+
+    setup_cache_size_limit_of_dynamo()
+    cfg = setup_cfg(args)
+    runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    metrics = runner.test()
+
+    if is_main_process():
+        path = osp.join(runner.work_dir, METRICS_FILE)
+        with open(path, "w") as f:
+            # Metrics other than CocoMetric's may hold numpy scalars.
+            json.dump(metrics, f, indent=2, sort_keys=True,
+                      default=lambda v: v.item() if hasattr(v, "item") else str(v))
+        runner.logger.info(f"metrics written to {path}")
+        if args.show_dir:
+            # runner.work_dir is absolute, so this is where DetVisualizationHook drew.
+            shown = osp.join(runner.work_dir, runner.timestamp, args.show_dir)
+            runner.logger.info(f"images with predictions drawn in {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+#!/usr/bin/env python
+"""Train one detector config, with the centermask_mm plugins registered.
+
+The interface is mmdet 3's ``tools/train.py``, so the usual commands work unchanged::
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--auto-scale-lr] [--cfg-options KEY=VALUE ...] [--launcher pytorch]
+    mim train centermask_mm CONFIG [same flags]
+    tools/dist_train.sh CONFIG GPUS [same flags]
+
+Outputs go to the work directory (``--work-dir``, else ``work_dir`` in the config, else
+``./work_dirs/<config name>``): checkpoints (``iter_N.pth`` / ``epoch_N.pth``),
+``last_checkpoint``, and one ``<timestamp>/`` folder per run with the log, the resolved
+config and the logged scalars (``vis_data/``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+# Only the parser's DictAction is imported at module level: `mim train` runs this script
+# with -h before training, and torch/mmdet take seconds to import.
+from mmengine.config import DictAction
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse mmdet's training flags; a missing config file is a usage error."""
+    parser = argparse.ArgumentParser(
+        description="Train a detector (mmdet 3 interface) with centermask_mm registered.")
+    parser.add_argument("config", help="train config file path")
+    parser.add_argument("--work-dir", help="the dir to save logs and models")
+    parser.add_argument("--amp", action="store_true",
+                        help="automatic mixed precision (AmpOptimWrapper, dynamic loss "
+                             "scale); needs a GPU")
+    parser.add_argument("--auto-scale-lr", action="store_true",
+                        help="scale the LR by total batch size / auto_scale_lr.base_batch_size")
+    parser.add_argument("--resume", nargs="?", type=str, const="auto",
+                        help="resume from this checkpoint; without a path, from the latest "
+                             "checkpoint in the work dir")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction,
+                        help="override config keys, KEY=VALUE (lists as key=\"[a,b]\" or "
+                             "key=a,b; no white space)")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"],
+                        default="none", help="job launcher")
+    # torch.distributed.launch passes --local-rank (torch >= 2) or --local_rank (older).
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not osp.isfile(args.config):
+        parser.error(f"config file not found: {args.config}")
+    if args.resume not in (None, "auto") and not osp.isfile(args.resume):
+        parser.error(f"--resume checkpoint not found: {args.resume}")
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    return args
+
+
+def setup_cfg(args: argparse.Namespace) -> Config:
+    """Load ``args.config`` and apply the command-line flags to it.
+
+    Precedence: ``--cfg-options`` override the file; ``--work-dir`` overrides both.
+
+    Raises:
+        KeyError: ``--auto-scale-lr`` with a config that has no
+            ``auto_scale_lr.base_batch_size``, or ``--amp`` without ``optim_wrapper``.
+    """
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    # Configs inherit mmdet's default_runtime, which sets this; a bare one would otherwise
+    # build from mmengine's root registries, which know no detectors.
+    cfg.setdefault("default_scope", "mmdet")
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        if cfg.get("optim_wrapper") is None:
+            raise KeyError(f"--amp: {args.config} has no optim_wrapper to switch to AMP")
+        cfg.optim_wrapper.type = "AmpOptimWrapper"
+        cfg.optim_wrapper.loss_scale = "dynamic"
+
+    if args.auto_scale_lr:
+        asl = cfg.get("auto_scale_lr")
+        if asl is None or "base_batch_size" not in asl:
+            raise KeyError(
+                f"--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size; add "
+                "auto_scale_lr = dict(enable=False, base_batch_size=<total batch of the LR>)")
+        asl.enable = True
+
+    # An explicit checkpoint wins over auto-resume from the work dir.
+    if args.resume == "auto":
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train; returns the process exit status."""
+    args = parse_args(argv)
+
+    from mmdet.registry import RUNNERS
+    from mmdet.utils import setup_cache_size_limit_of_dynamo
+    from mmengine.runner import Runner
+
+    import centermask_mm  # noqa: F401  (registers the plugins even without custom_imports)
+
+    setup_cache_size_limit_of_dynamo()
+    cfg = setup_cfg(args)
+    runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
+    runner.train()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
