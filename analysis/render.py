@@ -153,7 +153,9 @@ def _lineage_comment(row: Row) -> list[str]:
         lines.append(f"% row {row.name}: seeds {seeds}; runs "
                      + " ".join(r.run_id for r in row.runs)
                      + "; job hashes " + " ".join(str(r.job_hash) for r in row.runs)
-                     + "; commits " + " ".join(sorted({str(r.git_commit) for r in row.runs})))
+                     + "; commits " + " ".join(sorted({
+                         str(r.git_commit) + ("-dirty" if r.git_dirty else "")
+                         for r in row.runs})))
     else:
         lines.append(f"% row {row.name}: no runs")
     all_ids = [r.run_id for r in row.runs]
