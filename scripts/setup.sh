@@ -18,18 +18,43 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 
+# One cheap probe (package metadata, no heavy imports) says which steps are still needed.
+probe() {
+  "$VENV/bin/python" - <<'PY'
+import glob, importlib.metadata as md, importlib.util as iu, os
+def ver(name):
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+st = ver("setuptools") or "0"
+major, minor = (int(x) for x in st.split(".")[:2])
+need = []
+if not (77, 0) <= (major, minor) < (81, 0):
+    need.append("tooling")
+if ver("torch") is None:
+    need.append("torch")
+spec = iu.find_spec("mmcv")
+ext = spec and glob.glob(os.path.join(os.path.dirname(spec.origin), "_ext*.so"))
+if ver("mmcv") != "2.1.0" or not ext:
+    need.append("mmcv")
+print(" ".join(need))
+PY
+}
+need=" $(probe) "
+
 # mmcv's setup.py imports pkg_resources (gone in setuptools 81); torch 2.13 wants >= 77.0.3.
-if ! $VENV/bin/python -c 'import setuptools,sys; v=tuple(map(int,setuptools.__version__.split(".")[:2])); sys.exit(not ((77,0)<=v<(81,0)))' 2>/dev/null; then
+if [[ $need == *" tooling "* ]]; then
   log "pinning pip tooling"
   $PIP install -q --upgrade pip "setuptools>=77.0.3,<81" wheel
 fi
 
-if ! $VENV/bin/python -c 'import torch' 2>/dev/null; then
+if [[ $need == *" torch "* ]]; then
   log "installing torch 2.13.0"
   $PIP install -q torch==2.13.0
 fi
 
-if ! $VENV/bin/python -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
+if [[ $need == *" mmcv "* ]]; then
   # CUDA ops only where both a GPU-enabled torch and nvcc exist.
   if command -v nvcc >/dev/null && $VENV/bin/python -c 'import torch,sys; sys.exit(not torch.cuda.is_available())'; then
     export FORCE_CUDA=1
@@ -42,7 +67,7 @@ fi
 
 # The project itself (pulls mmengine, mmdet, mlflow, optuna, ...). Re-run only when
 # pyproject.toml changed since the last successful set-up.
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! $VENV/bin/python -c 'import centermask_mm, orchestrator, analysis' 2>/dev/null; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -x "$VENV/bin/orchestrator" ]; then
   log "installing centermask-mm (editable) with dev, notebook and ray extras"
   $PIP install -q --no-build-isolation -e ".[dev,notebooks,ray]"
   # openmim 0.3.9 depends on opendatalab, which pins setuptools 60 and would break
