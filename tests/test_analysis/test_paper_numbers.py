@@ -45,6 +45,7 @@ def _check(table_id: str, expected: dict[str, dict[str, float | None]]) -> None:
     got = paper_numbers(table_id)
     assert list(got) == list(expected), f"{table_id}: row labels/order differ"
     for row, values in expected.items():
+        assert set(got[row]) == set(values), f"{table_id} / {row}: columns differ"
         for col, value in values.items():
             assert got[row].get(col) == value, f"{table_id} / {row} / {col}"
 
@@ -126,3 +127,17 @@ def test_figure_aliases_and_errors() -> None:
     assert "centermask-table4" in paper_table_ids()
     with pytest.raises(PaperNumbersError, match="centermask-table9"):
         paper_numbers("centermask-table9")
+
+
+def test_declared_columns_cover_the_rows() -> None:
+    from analysis.paper import paper_table_info
+    from analysis.spec import column_spec
+
+    extras = {"epochs", "gpu", "fps", "train_mem_gb", "aug", "size"}
+    for table_id in paper_table_ids():
+        info = paper_table_info(table_id)
+        columns = set(info["columns"])
+        for c in columns:
+            column_spec(c)  # every declared column is a valid table column
+        for row, values in paper_numbers(table_id).items():
+            assert set(values) <= columns | extras, f"{table_id} / {row}"
