@@ -1,0 +1,116 @@
+# SAIS on the synthetic toy set, trained from scratch on CPU (2 cores, <= 15 min).
+# Paper model (sum fusion, center-aware targets, 32 prototypes, fixed square input) on
+# a small backbone: VoVNetV2-19-slim with eSE (CenterMask-Lite's backbone), C3-C5 ->
+# FPN P3-P6 (64 ch) -> SAIS head with 2 + 2 GN convs of 64 ch; protonet of 64 ch.
+# Regression ranges are FCOS's divided by ~2, for 256 px images.
+#   python -m centermask_mm.datasets.toy --out data/toy
+#   python .venv/lib/python3.11/site-packages/mmdet/.mim/tools/train.py \
+#       configs/sais/toy/sais_v2-19-slim-ese_fpn_toy.py --work-dir work_dirs/sais_toy
+_base_ = [
+    '../../_base_/datasets/toy_instance.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['centermask_mm'], allow_failed_imports=False)
+
+num_classes = 5
+num_protos = 32
+model = dict(
+    type='SAIS',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32,
+        pad_mask=True),
+    backbone=dict(
+        type='VoVNet',
+        arch='V-19-slim',
+        residual=True,
+        attention='ese',
+        out_indices=(1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),  # from scratch: BN trains
+        norm_eval=False,
+        init_cfg=None),
+    neck=dict(
+        type='FPN',
+        in_channels=[256, 384, 512],
+        out_channels=64,
+        start_level=0,
+        add_extra_convs='on_output',
+        num_outs=4,
+        relu_before_extra_convs=True),
+    bbox_head=dict(
+        type='SAISHead',
+        num_classes=num_classes,
+        in_channels=64,
+        feat_channels=64,
+        stacked_convs=2,
+        strides=[8, 16, 32, 64],
+        regress_ranges=((-1, 32), (32, 64), (64, 128), (128, 1e8)),
+        norm_cfg=dict(type='GN', num_groups=16, requires_grad=True),
+        num_protos=num_protos,
+        coeff_source='sum',
+        center_aware=True,
+        loss_cls=dict(
+            type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+        loss_bbox=dict(type='IoULoss', loss_weight=1.0),
+        loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+    mask_head=dict(
+        type='SAISProtonet',
+        num_classes=num_classes,
+        in_channels=64,
+        num_protos=num_protos,
+        proto_channels=(64, 64, 64, None, 64, num_protos),
+        max_masks_to_train=100,
+        loss_mask_weight=1.0,
+        with_seg_branch=False),
+    test_cfg=dict(
+        nms_pre=1000,
+        min_bbox_size=0,
+        score_thr=0.05,
+        nms=dict(type='nms', iou_threshold=0.5),
+        max_per_img=100,
+        mask_thr=0.5))
+
+# Fixed square input, as in the paper (the toy images are 256 x 256 already).
+image_scale = (256, 256)
+backend_args = None
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=image_scale, keep_ratio=False),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=image_scale, keep_ratio=False),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# From scratch on a small set: AdamW converges far faster than the paper's SGD here.
+max_epochs = 24
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=4)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
+    paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.),
+    clip_grad=dict(max_norm=35, norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=2e-5, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1))
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork'))
