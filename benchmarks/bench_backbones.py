@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, dict] = {}
     for name in args.models:
-        model = MODELS.build(dict(MODELS_TO_BENCH[name])).to(device).eval()
+        model = MODELS.build(dict(MODELS_TO_BENCH[name])).to(device)
+        model.eval()  # not chained: mmdet ResNet.train() returns None
         times = time_model(model, x, args.warmup, args.repeats, device)
         results[name] = dict(
             config=MODELS_TO_BENCH[name], median_ms=statistics.median(times),
