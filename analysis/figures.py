@@ -114,8 +114,12 @@ def figure1(table: Table, *, paper: bool = True, time_hardware: str | None = Non
     missing = [r.name for r in table.rows
                if r.cells["segm_mAP"].mean is None or r.cells["time_ms"].mean is None]
     title = table.spec.title or table.study
-    if missing:
-        title += f"\n(no measured point: {', '.join(missing)})"
+    if missing and len(missing) == len(table.rows):
+        title += "\n(nothing measured yet: the paper's points only)"
+    elif missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4
+                                          else "")
+        title += f"\n(no measured point: {shown})"
     ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
