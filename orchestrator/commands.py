@@ -1,0 +1,389 @@
+"""The orchestrator's own subcommands: run, plan, status, cancel, retry, ui, data.
+
+Each ``cmd_*`` takes the parsed arguments and returns the exit status: 0 success, 1 some
+job failed or was cancelled, 2 the study file was rejected (nothing was queued).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import StudyError
+from .workspace import REPO_ROOT, Workspace, find_study
+
+# Heavy modules (plan -> mmengine, tracking -> mlflow, executors -> ray) are imported inside
+# the commands so that `orchestrator --help` stays instant.
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _shared(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", default=argparse.SUPPRESS,
+                   help="workspace folder (default: $CM_WORKSPACE or .workspace/ in the repo)")
+    p.add_argument("--tracking-uri", default=argparse.SUPPRESS,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                        "sqlite:///<workspace>/mlflow.db)")
+
+
+def _study_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", help="study file; looked up under experiments/ when not found "
+                                 "as given (studies/smoke.yaml)")
+    p.add_argument("--profile", default=None, help="study profile (default: its default)")
+    _shared(p)
+
+
+def _workspace(args: argparse.Namespace) -> Workspace:
+    return Workspace.at(getattr(args, "workspace", None))
+
+
+def _load_plan(args: argparse.Namespace, ws: Workspace) -> Any:
+    from .plan import plan_study
+    from .study import load_study
+
+    study = load_study(find_study(args.study))
+    return plan_study(study, args.profile, workspace=ws.root, repo_root=REPO_ROOT)
+
+
+def _banner(plan: Any) -> None:
+    data = plan.dataset
+    _say(f"study {plan.study.name} ({plan.study.path}), profile {plan.profile.name}: "
+         f"{len(plan.jobs)} job(s)")
+    if data.kind == "toy":
+        line = "!" * 78
+        _say(f"{line}\n!! {data.reason}\n{line}")
+    else:
+        _say(data.reason)
+
+
+# --------------------------------------------------------------------------- plan
+
+def _estimates(queue: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds per finished job id, and median seconds per config family."""
+    by_job: dict[str, float] = {}
+    by_family: dict[str, list[float]] = {}
+    for job in queue.jobs(states=["succeeded"]):
+        if job.duration is not None:
+            by_job[job.job_id] = job.duration
+            by_family.setdefault(job.family, []).append(job.duration)
+    return by_job, {f: statistics.median(v) for f, v in by_family.items()}
+
+
+def _short(value: Any, n: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .queue import SqliteQueue
+    from .scheduler import _fmt_s
+
+    ws = _workspace(args)
+    t0 = time.perf_counter()
+    try:
+        plan = _load_plan(args, ws)
+    except StudyError as exc:
+        _say(str(exc))
+        return 2
+    planned_s = time.perf_counter() - t0
+    _banner(plan)
+    _say(f"base: {plan.base_path}")
+    if plan.profile.patch:
+        _say(f"profile {plan.profile.name} patches {len(plan.profile.patch)} key(s) of the base: "
+             + ", ".join(k.lstrip("+") for k in plan.profile.patch))
+    queue = SqliteQueue(ws.queue_path)
+    known = {j.job_id: j for j in queue.jobs()}
+    by_job, by_family = _estimates(queue)
+    mlflow_hits: dict[str, str] = {}
+    uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
+    if not uri.startswith("sqlite:///") or ws.mlflow_db.exists() and uri == \
+            ws.default_tracking_uri:
+        try:
+            from .tracking import Tracker
+
+            mlflow_hits = Tracker(uri).finished_jobs(j.job_id for j in plan.jobs)
+        except Exception as exc:  # noqa: BLE001 - the plan is still useful without it
+            _say(f"(MLflow store {uri} not readable: {exc}; cache column from the queue only)")
+    _say(f"{'#':>3}  {'job':16}  {'levels':32} {'seed':>4}  {'cache':14} {'est.':>8}  "
+         "diff vs base")
+    todo_s: list[float] = []
+    unknown = 0
+    for i, job in enumerate(plan.jobs, 1):
+        rec = known.get(job.job_id)
+        if rec is not None and rec.state == "succeeded":
+            cache = "hit (done)"
+        elif job.job_id in mlflow_hits:
+            cache = "hit (mlflow)"
+        elif rec is not None:
+            cache = rec.state
+        else:
+            cache = "-"
+        est = by_job.get(job.job_id, by_family.get(job.family))
+        if not cache.startswith("hit"):
+            if est is None:
+                unknown += 1
+            else:
+                todo_s.append(est)
+        levels = ",".join(f"{a}={lv}" for a, lv in job.levels.items()) or "(base)"
+        diff = "; ".join(f"{k}: {_short(a)} -> {_short(b)}" for k, a, b in job.diff) or "(base)"
+        _say(f"{i:>3}  {job.job_id:16}  {levels:32} {job.seed:>4}  {cache:14} "
+             f"{_fmt_s(est):>8}  {diff}")
+    hits = sum(1 for j in plan.jobs if (known.get(j.job_id) is not None and known[
+        j.job_id].state == "succeeded") or j.job_id in mlflow_hits)
+    total = sum(todo_s)
+    est_text = (f"about {_fmt_s(total)} of job time" if todo_s else "no estimate") + (
+        f" (+{unknown} job(s) never run before, no estimate)" if unknown and todo_s else "")
+    _say(f"{len(plan.jobs)} job(s): {hits} cached, {len(plan.jobs) - hits} to run; {est_text}"
+         + (f"; {plan.duplicates} duplicate(s) folded" if plan.duplicates else ""))
+    _say(f"planned in {planned_s:.2f} s; nothing was run")
+    return 0
+
+
+# --------------------------------------------------------------------------- run
+
+def _is_local_sqlite(uri: str) -> bool:
+    return uri.startswith("sqlite:///")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .executors import Launch, make_executor
+    from .queue import SqliteQueue
+    from .scheduler import Scheduler, Settings, enqueue_plan
+    from .tracking import LoopbackServer, Tracker
+
+    ws = _workspace(args)
+    t_start = time.perf_counter()
+    try:
+        plan = _load_plan(args, ws)
+    except StudyError as exc:
+        _say(str(exc))
+        return 2
+    _banner(plan)
+    uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
+    local_store = _is_local_sqlite(uri)
+    tracker = Tracker(uri, ws.artifacts if local_store else None)
+    queue = SqliteQueue(ws.queue_path)
+    hits = tracker.finished_jobs(j.job_id for j in plan.jobs)
+    new = enqueue_plan(plan, queue, hits)
+    n_plan = len(plan.jobs)
+    done = sum(1 for j in plan.jobs if (r := queue.get(j.job_id)) and r.state == "succeeded")
+    failed = [j for j in plan.jobs if (r := queue.get(j.job_id)) and r.state == "failed"]
+    todo = [j for j in plan.jobs if (r := queue.get(j.job_id)) and r.state in (
+        "queued", "running")]
+    _say(f"queue {ws.queue_path}: {len(new)} new, {done} already finished, "
+         f"{len(failed)} failed earlier, {len(todo)} to run")
+    if not todo:
+        if failed:
+            _say(f"nothing to run: {done}/{n_plan} finished, {len(failed)} failed earlier "
+                 f"(orchestrator retry --failed {args.study} requeues them)")
+            return 1
+        _say(f"nothing to do: all {n_plan} job(s) already finished (cache hits); "
+             f"results in MLflow at {uri}")
+        return 0
+    exp_id = tracker.experiment_id(plan.study.name)
+    meta_key = f"parent:{plan.study.name}:{plan.profile.name}"
+    parent = tracker.study_run(plan, exp_id, queue.get_meta(meta_key))
+    queue.set_meta(meta_key, parent)
+
+    kwargs: dict[str, Any] = {"parallel": args.parallel}
+    if args.executor == "ray":
+        kwargs["address"] = args.ray_address
+    executor = make_executor(args.executor, **kwargs)
+    res = plan.profile.resources
+    slots = executor.slots(Launch("?", [], Path(os.devnull), REPO_ROOT, gpus=res.gpus_per_job,
+                                  cpus=res.cpus_per_job))
+    _say(f"{executor.describe()}; up to {slots} job(s) at once")
+    server = None
+    worker_uri = uri
+    setup_s = 0.0
+    if local_store and min(slots, len(todo)) > 1:
+        # Several writers on one SQLite file would fight over its lock: serve it instead.
+        t0 = time.perf_counter()
+        server = LoopbackServer(uri, ws.root / "server" / "mlflow.log")
+        worker_uri = server.start()
+        setup_s = time.perf_counter() - t0
+        tracker = Tracker(worker_uri, ws.artifacts)
+        _say(f"MLflow: {uri} served at {worker_uri} for this run ({setup_s:.1f} s to start)")
+    else:
+        _say(f"MLflow: {uri}")
+    settings = Settings(latency_images=args.latency_images)
+
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _term)
+    sched = Scheduler(plan, queue, executor, ws, tracker, worker_uri, exp_id, parent,
+                      settings, out=_say)
+    try:
+        summary = sched.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        executor.shutdown()
+        if server is not None:
+            try:
+                tracker.finish_study(parent, sched.counts())
+            finally:
+                server.stop()
+    if server is None:
+        tracker.finish_study(parent, summary.counts)
+    c = summary.counts
+    _say(f"{plan.study.name}: {c['succeeded']} succeeded, {c['failed']} failed, "
+         f"{c['cancelled']} cancelled in {time.perf_counter() - t_start:.0f} s")
+    prep = summary.overhead_s.get("prepare_s") or [0.0]
+    _say(f"orchestrator overhead: plan {plan.seconds['total']:.2f} s, MLflow server start "
+         f"{setup_s:.1f} s, per job prepare (work dir, config, MLflow run) "
+         f"{statistics.median(prep):.2f} s median")
+    _say(f"see: orchestrator status {args.study} | orchestrator ui | "
+         f"orchestrator table {args.study}")
+    return 0 if summary.ok else 1
+
+
+# --------------------------------------------------------------------------- status etc.
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .queue import SqliteQueue
+    from .scheduler import _fmt_s
+
+    ws = _workspace(args)
+    queue = SqliteQueue(ws.queue_path)
+    if args.study is None:
+        studies = queue.studies()
+        if not studies:
+            _say(f"no studies in {ws.queue_path}")
+        for name in studies:
+            c = queue.counts(name)
+            _say(f"{name:30} " + ", ".join(f"{v} {k}" for k, v in c.items() if v))
+        return 0
+    name = _study_name(args.study)
+    jobs = queue.jobs(name)
+    if not jobs:
+        _say(f"no jobs of study {name!r} in {ws.queue_path}")
+        return 1
+    _say(f"{'job':16}  {'state':9} {'try':>5}  {'time':>8}  {'name':36} run / error")
+    for j in jobs:
+        tail = j.run_id or ""
+        if j.error and j.state != "succeeded":
+            tail += f"  {j.error[:120]}"
+        _say(f"{j.job_id:16}  {j.state:9} {j.attempts:>2}/{j.max_attempts:<2}  "
+             f"{_fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):36} "
+             f"{tail}")
+    c = queue.counts(name)
+    _say(", ".join(f"{v} {k}" for k, v in c.items() if v))
+    return 0
+
+
+def _study_name(study: str) -> str:
+    """A study's name from its file (or the argument itself when it is a name)."""
+    path = find_study(study)
+    if path.is_file():
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text())
+            if isinstance(data, dict) and isinstance(data.get("name"), str):
+                return data["name"]
+        except yaml.YAMLError:
+            pass
+    return study
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from .queue import SqliteQueue
+
+    ws = _workspace(args)
+    queue = SqliteQueue(ws.queue_path)
+    name = _study_name(args.study)
+    ids = queue.cancel(job_ids=args.job) if args.job else queue.cancel(name)
+    _say(f"cancelled {len(ids)} job(s) of {name}" + (": " + ", ".join(ids) if ids else ""))
+    if ids:
+        _say("a running orchestrator stops them within its heartbeat period (5 s)")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from .queue import SqliteQueue
+
+    ws = _workspace(args)
+    queue = SqliteQueue(ws.queue_path)
+    states = (["failed"] if args.failed or not args.cancelled else []) + (
+        ["cancelled"] if args.cancelled else [])
+    name = _study_name(args.study)
+    ids = queue.retry(name, states)
+    _say(f"requeued {len(ids)} {'/'.join(states)} job(s) of {name} with a fresh attempt "
+         "budget" + (f"; run them with: orchestrator run {args.study}" if ids else ""))
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
+    argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host",
+            "127.0.0.1", "--port", str(args.port)]
+    _say(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)")
+    os.execv(sys.executable, argv)
+    return 0  # pragma: no cover - execv does not return
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from centermask_mm.datasets import toy
+
+    return toy.main(args.toy_args)
+
+
+# --------------------------------------------------------------------------- registration
+
+def register(sub: Any) -> None:
+    """Add this module's subcommands to an argparse subparsers object."""
+    p = sub.add_parser("run", help="plan, queue and run a study (resumes; idempotent)")
+    _study_args(p)
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--parallel", type=int, default=None,
+                   help="most jobs at once (default: one per GPU share, or cores // "
+                        "cpus_per_job without GPUs)")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster address for --executor ray (default: a local Ray)")
+    p.add_argument("--latency-images", type=int, default=10,
+                   help="images each job times for time_ms (0: skip)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plan", help="dry run: jobs, config diffs, hashes, cache hits, "
+                                    "time estimates")
+    _study_args(p)
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("status", help="jobs of a study (or every study) in the queue")
+    p.add_argument("study", nargs="?", default=None)
+    _shared(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("cancel", help="cancel a study's queued and running jobs")
+    p.add_argument("study")
+    p.add_argument("--job", action="append", default=None, help="only this job id "
+                                                                "(repeatable)")
+    _shared(p)
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("retry", help="requeue failed (or cancelled) jobs of a study")
+    p.add_argument("study")
+    p.add_argument("--failed", action="store_true", help="requeue failed jobs (default)")
+    p.add_argument("--cancelled", action="store_true", help="requeue cancelled jobs")
+    _shared(p)
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("ui", help="MLflow UI on 127.0.0.1 over the workspace's store")
+    p.add_argument("--port", type=int, default=5000)
+    _shared(p)
+    p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("data", help="data sets: 'data toy --out DIR' writes the toy set")
+    p.add_argument("name", choices=("toy",))
+    p.add_argument("toy_args", nargs=argparse.REMAINDER,
+                   help="--out DIR [--num-train N --num-val N --size H W --seed S]")
+    p.set_defaults(func=cmd_data)

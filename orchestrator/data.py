@@ -1,0 +1,221 @@
+"""Which data set a study runs on, and how the resolved config is pointed at it.
+
+``data: auto`` picks COCO when it is found (``$CM_COCO_ROOT`` or ``<repo>/data/coco`` with
+``annotations/instances_val2017.json``) and otherwise the synthetic toy set, generated into
+the workspace (or ``$CM_TOY_ROOT``). The choice is printed loudly by the CLI and recorded
+on every run as ``cm.dataset`` (``coco`` or ``toy:<fingerprint>``), so a toy number can
+never pass for a COCO number.
+
+Binding a config to a data set rewrites the data roots of the train/val/test dataloaders
+and the evaluators' annotation files. When a COCO-configured model runs on the toy set, the
+annotation files, image folders, class names and every ``num_classes`` in ``model`` are
+switched to the toy set's as well.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .configs import Tree
+
+COCO_MARKER = Path("annotations") / "instances_val2017.json"
+_SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The data set a plan runs on.
+
+    Attributes:
+        kind: ``coco``, ``toy`` or ``none`` (configs without data, e.g. test jobs).
+        root: Absolute data root, or ``None`` for ``none``.
+        tag: Value of the ``cm.dataset`` tag.
+        reason: One line saying why this data set was chosen (printed by the CLI).
+        classes: Class names of the data set (toy), or ``None`` to keep the config's.
+    """
+
+    kind: str
+    root: Path | None
+    tag: str
+    reason: str
+    classes: tuple[str, ...] | None = field(default=None)
+
+
+class DataError(RuntimeError):
+    """The requested data set is not available."""
+
+
+def coco_root(repo_root: Path) -> Path:
+    env = os.environ.get("CM_COCO_ROOT")
+    return Path(env).expanduser().resolve() if env else repo_root / "data" / "coco"
+
+
+def resolve_dataset(requested: str, workspace: Path, repo_root: Path,
+                    toy_spec: Any = None) -> Dataset:
+    """Decide the data set for ``requested`` (``auto`` | ``coco`` | ``toy`` | ``none``).
+
+    Generates the toy set when it is chosen and missing (a few seconds).
+
+    Args:
+        toy_spec: ``centermask_mm.datasets.toy.ToySpec`` of the toy set (default spec if None).
+
+    Raises:
+        DataError: ``coco`` was requested and is not found.
+    """
+    if requested == "none":
+        return Dataset("none", None, "none", "data: none (the config reads no data set)")
+    coco = coco_root(repo_root)
+    if requested in ("auto", "coco") and (coco / COCO_MARKER).exists():
+        return Dataset("coco", coco, "coco", f"data: COCO at {coco}")
+    if requested == "coco":
+        raise DataError(f"data: coco, but no COCO at {coco} (no {COCO_MARKER}); set "
+                        "CM_COCO_ROOT or use the toy profile")
+    from centermask_mm.datasets import toy
+
+    env = os.environ.get("CM_TOY_ROOT")
+    root = Path(env).expanduser().resolve() if env else workspace / "data" / "toy"
+    spec = toy_spec or toy.ToySpec()
+    toy.ensure(root, spec)
+    why = ("COCO not found at " + str(coco) + "; using the SYNTHETIC TOY set"
+           if requested == "auto" else "data: toy")
+    return Dataset("toy", root, f"toy:{spec.fingerprint}",
+                   f"{why} at {root} (cm.dataset=toy:{spec.fingerprint}; toy numbers are "
+                   "not COCO numbers)", tuple(toy.CLASSES))
+
+
+# --------------------------------------------------------------------------- binding
+
+def _innermost(ds: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The dataset dict holding ``data_root`` (through RepeatDataset-style wrappers)."""
+    while "data_root" not in ds and isinstance(ds.get("dataset"), Mapping):
+        ds = ds["dataset"]
+    return ds
+
+
+def _set_innermost(ds: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    if "data_root" not in ds and isinstance(ds.get("dataset"), Mapping):
+        return {**ds, "dataset": _set_innermost(ds["dataset"], new)}
+    return dict(new)
+
+
+def _set_num_classes(node: Any, n: int) -> Any:
+    if isinstance(node, Mapping):
+        return {k: (n if k == "num_classes" and isinstance(v, int) else _set_num_classes(v, n))
+                for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        out = [_set_num_classes(v, n) for v in node]
+        return tuple(out) if isinstance(node, tuple) else out
+    return node
+
+
+def _evaluators(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def bind(tree: Tree, data: Dataset) -> Tree:
+    """``tree`` pointed at ``data`` (a new tree; ``tree`` is not modified)."""
+    if data.kind == "none" or data.root is None:
+        return tree
+    root = str(data.root).rstrip("/") + "/"
+    out = dict(tree)
+    old_roots: list[str] = []
+    swap = False
+    for split in _SPLITS:
+        dl = out.get(f"{split}_dataloader")
+        if not isinstance(dl, Mapping) or not isinstance(dl.get("dataset"), Mapping):
+            continue
+        ds = dict(_innermost(dl["dataset"]))
+        old_roots.append(str(ds.get("data_root") or ""))
+        classes = (ds.get("metainfo") or {}).get("classes")
+        if data.classes is not None and tuple(classes or ()) != data.classes:
+            # A model configured for another data set (COCO) running on the toy set.
+            swap = True
+            name = "train" if split == "train" else "val"
+            ds.update(ann_file=f"annotations/instances_{name}.json",
+                      data_prefix=dict(img=f"{name}/"),
+                      metainfo={**(ds.get("metainfo") or {}), "classes": data.classes})
+        ds["data_root"] = root
+        out[f"{split}_dataloader"] = {**dl, "dataset": _set_innermost(dl["dataset"], ds)}
+    for split in ("val", "test"):
+        key = f"{split}_evaluator"
+        if key not in out:
+            continue
+        evs = []
+        for ev in _evaluators(out[key]):
+            if isinstance(ev, Mapping) and isinstance(ev.get("ann_file"), str):
+                ann = ev["ann_file"]
+                if swap:
+                    ann = root + "annotations/instances_val.json"
+                else:
+                    for old in sorted(filter(None, old_roots), key=len, reverse=True):
+                        if ann.startswith(old):
+                            ann = root + ann[len(old):].lstrip("/")
+                            break
+                ev = {**ev, "ann_file": ann}
+            evs.append(ev)
+        out[key] = evs if isinstance(out[key], list | tuple) else evs[0]
+    if swap and data.classes is not None and isinstance(out.get("model"), Mapping):
+        out["model"] = _set_num_classes(out["model"], len(data.classes))
+    return out
+
+
+# --------------------------------------------------------------------------- manifest
+
+def _file_hash(path: Path, cache: dict[str, Any]) -> str:
+    st = path.stat()
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    if key not in cache:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        cache[key] = h.hexdigest()
+    return cache[key]
+
+
+def annotation_files(tree: Tree) -> dict[str, Path]:
+    """split -> annotation file of the bound config (absolute paths)."""
+    out: dict[str, Path] = {}
+    for split in _SPLITS:
+        dl = tree.get(f"{split}_dataloader")
+        if not isinstance(dl, Mapping) or not isinstance(dl.get("dataset"), Mapping):
+            continue
+        ds = _innermost(dl["dataset"])
+        ann = ds.get("ann_file")
+        if isinstance(ann, str) and ann:
+            path = Path(ann)
+            if not path.is_absolute():
+                path = Path(str(ds.get("data_root") or "")) / ann
+            out[split] = path
+    return out
+
+
+def manifest(tree: Tree, data: Dataset, cache_file: Path | None = None) -> dict[str, Any]:
+    """The data part of a job's identity: the data set tag and its annotation file hashes.
+
+    Hashes are cached by (path, size, mtime) in ``cache_file`` so COCO's large files are
+    read once.
+
+    Raises:
+        DataError: An annotation file of the bound config does not exist.
+    """
+    cache: dict[str, Any] = {}
+    if cache_file is not None and cache_file.exists():
+        cache = json.loads(cache_file.read_text())
+    n_before = len(cache)
+    files = {}
+    for split, path in annotation_files(tree).items():
+        if not path.exists():
+            raise DataError(f"{split} annotation file {path} does not exist")
+        files[split] = _file_hash(path, cache)
+    if cache_file is not None and len(cache) != n_before:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache))
+        tmp.replace(cache_file)
+    return {"dataset": data.tag, "annotations": files}

@@ -1,0 +1,288 @@
+"""Study + profile -> validated plan: one :class:`PlannedJob` per (combination, seed).
+
+Checks that need the resolved config happen here, before anything is queued: every patch
+key exists (or is added with ``+``) and keeps its type, no non-empty level is a no-op, no
+two levels of an axis resolve to the same config, and every distinct model builds (once,
+on the meta device; successes are cached in the workspace per model config and code
+fingerprint, so re-planning a 1,000-job study does not rebuild anything).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .configs import (
+    ConfigLoadError,
+    PatchIssue,
+    Tree,
+    apply_patch,
+    canonical,
+    config_hash,
+    diff,
+    leaf_keys,
+    load_base,
+    resolve_config_path,
+)
+from .data import DataError, Dataset, bind, manifest, resolve_dataset
+from .errors import Problem, StudyError
+from .identity import code_fingerprint, job_id
+from .study import Level, Profile, Study, combinations, load_study
+from .workspace import REPO_ROOT, Workspace, find_study
+
+
+@dataclass
+class PlannedJob:
+    """One job of a plan.
+
+    Attributes:
+        job_id: Identity hash (see :mod:`orchestrator.identity`).
+        name: Human-readable name, ``axis=level,... seed=N``.
+        levels: axis -> level name.
+        seed: Random seed (``randomness.seed`` in the config).
+        config: The bound, seeded config the worker runs.
+        config_hash: Hash of the resolved config (without data roots and seed).
+        diff: ``(key, base value, job value)`` for each key the levels changed.
+        family: Config family for time estimates (``<base stem>:<profile>``).
+    """
+
+    job_id: str
+    name: str
+    levels: dict[str, str]
+    seed: int
+    config: Tree = field(repr=False)
+    config_hash: str
+    diff: list[tuple[str, Any, Any]]
+    family: str
+
+    def spec(self, study: Study, profile: Profile, data: Dataset) -> dict[str, Any]:
+        """What the queue stores about the job (JSON)."""
+        return {"study": study.name, "profile": profile.name, "name": self.name,
+                "levels": self.levels, "seed": self.seed, "config_hash": self.config_hash,
+                "family": self.family, "dataset": data.tag}
+
+
+@dataclass
+class Plan:
+    """A validated, expanded study."""
+
+    study: Study
+    profile: Profile
+    dataset: Dataset
+    base_path: Path
+    base_config: Tree = field(repr=False)
+    code: str
+    jobs: list[PlannedJob]
+    duplicates: int
+    seconds: dict[str, float]
+
+    def job(self, job_id: str) -> PlannedJob | None:
+        return next((j for j in self.jobs if j.job_id == job_id), None)
+
+
+# --------------------------------------------------------------------------- model builds
+
+class _BuildCache:
+    """Model configs known to build, persisted in ``<workspace>/cache/builds.json``."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.ok: set[str] = set()
+        if path is not None and path.exists():
+            self.ok = set(json.loads(path.read_text()))
+        self._dirty = False
+
+    def add(self, key: str) -> None:
+        self.ok.add(key)
+        self._dirty = True
+
+    def save(self) -> None:
+        if self.path is not None and self._dirty:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(sorted(self.ok)))
+            tmp.replace(self.path)
+
+
+def build_model(tree: Tree) -> None:
+    """Build ``tree['model']`` through mmdet's registry on the meta device.
+
+    Raises:
+        Exception: Whatever the model's constructor raises.
+    """
+    import importlib
+
+    import torch
+    from mmengine.config import ConfigDict
+    from mmengine.registry import init_default_scope
+
+    imports = (tree.get("custom_imports") or {}).get("imports") or []
+    for module in [imports] if isinstance(imports, str) else imports:
+        importlib.import_module(module)
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    init_default_scope(tree.get("default_scope") or "mmdet")
+    # The meta device allocates nothing, so even a COCO-sized model builds in milliseconds.
+    with torch.device("meta"):
+        MODELS.build(ConfigDict(tree["model"]))
+
+
+# --------------------------------------------------------------------------- planning
+
+def _issue_problems(study: Study, path: tuple[Any, ...], issues: list[PatchIssue]
+                    ) -> list[Problem]:
+    return [study.problem((*path, i.key), i.message) for i in issues]
+
+
+def _level_path(level: Level) -> tuple[str, ...]:
+    return ("axes", level.axis, level.name)
+
+
+def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_root: Path,
+               validate_build: bool = True) -> Plan:
+    """Expand and validate ``study`` under a profile.
+
+    Args:
+        study: A parsed study.
+        profile_name: Profile to plan (``None``: the study's default profile).
+        workspace: Workspace directory (toy data, caches).
+        repo_root: Root that base config paths are relative to.
+        validate_build: Build every distinct model once (cached).
+
+    Raises:
+        StudyError: Every problem found, with file, line and key; nothing is queued.
+    """
+    t0 = time.perf_counter()
+    seconds: dict[str, float] = {}
+    profile = study.profile(profile_name)
+    base_name = profile.base or study.base
+    base_key: tuple[Any, ...] = ("profiles", profile.name, "base") if profile.base else ("base",)
+    try:
+        base_path = resolve_config_path(base_name, repo_root)
+        loaded = load_base(base_path)
+    except ConfigLoadError as exc:
+        raise StudyError([study.problem(base_key, f"cannot load config: {exc}")]) from exc
+    seconds["load_base"] = time.perf_counter() - t0
+
+    problems: list[Problem] = []
+    base, issues = apply_patch(loaded, profile.patch)
+    problems += _issue_problems(study, ("profiles", profile.name, "patch"), issues)
+    base_hash = config_hash(base)
+
+    # Each level alone on the base: key typos, type mismatches, no-ops, twins.
+    for axis in study.axes:
+        seen: dict[str, str] = {}
+        for level in axis.levels:
+            tree, issues = apply_patch(base, level.patch)
+            problems += _issue_problems(study, _level_path(level), issues)
+            if issues:
+                continue
+            h = config_hash(tree)
+            if level.patch and h == base_hash:
+                keys = ", ".join(level.patch)
+                problems.append(study.problem(
+                    _level_path(level), f"no-op level: {keys} already "
+                    f"{'has' if len(level.patch) == 1 else 'have'} these values in the resolved "
+                    "config (write {} for the baseline level)"))
+            elif h in seen:
+                problems.append(study.problem(
+                    _level_path(level), f"level resolves to the same config as level "
+                    f"{seen[h]!r} of axis {axis.name!r}"))
+            seen.setdefault(h, level.name)
+    if problems:
+        raise StudyError(problems)
+    seconds["validate_levels"] = time.perf_counter() - t0 - sum(seconds.values())
+
+    try:
+        data = resolve_dataset(profile.data, workspace, repo_root)
+    except DataError as exc:
+        key = ("profiles", profile.name, "data") if study.line(
+            "profiles", profile.name, "data") else ("data",)
+        raise StudyError([study.problem(key, str(exc))]) from exc
+    seconds["dataset"] = time.perf_counter() - t0 - sum(seconds.values())
+
+    code = code_fingerprint(repo_root / "centermask_mm")
+    seeds = profile.seeds or study.seeds
+    family = f"{Path(base_name).stem}:{profile.name}"
+    builds = _BuildCache(workspace / "cache" / "builds.json" if validate_build else None)
+    manifests: dict[str, dict[str, Any]] = {}
+    failed_models: dict[str, str] = {}
+    jobs: list[PlannedJob] = []
+    seen_ids: set[str] = set()
+    duplicates = 0
+    for combo in combinations(study):
+        tree = base
+        touched: list[str] = []
+        for level in combo:
+            tree, _ = apply_patch(tree, level.patch)
+            touched += leaf_keys(level.patch)
+        chash = config_hash(tree)
+        bound = bind(tree, data)
+        ann_key = canonical({k: bound.get(k) for k in (
+            "train_dataloader", "val_dataloader", "test_dataloader")})
+        if ann_key not in manifests:
+            try:
+                manifests[ann_key] = manifest(bound, data, workspace / "cache" / "files.json")
+            except DataError as exc:
+                raise StudyError([study.problem(["data"], str(exc))]) from exc
+        data_manifest = manifests[ann_key]
+        if validate_build and isinstance(bound.get("model"), Mapping):
+            model_key = hashlib.sha256((canonical(bound["model"]) + code).encode()).hexdigest()
+            if model_key not in builds.ok and model_key not in failed_models:
+                try:
+                    build_model(bound)
+                    builds.add(model_key)
+                except Exception as exc:  # noqa: BLE001 - reported with the study's lines
+                    failed_models[model_key] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if model_key in failed_models:
+                culprits = [lv for lv in combo if any(
+                    k.lstrip("+").startswith("model") for k in lv.patch)] or None
+                where = [_level_path(lv) for lv in culprits] if culprits else [base_key]
+                msg = f"model fails to build: {failed_models[model_key][:400]}"
+                problems += [study.problem(w, msg) for w in where]
+                continue
+        changes = diff(base, tree, touched)
+        level_names = {lv.axis: lv.name for lv in combo}
+        for seed in seeds:
+            jid = job_id(chash, seed, data_manifest, code)
+            if jid in seen_ids:
+                duplicates += 1
+                continue
+            seen_ids.add(jid)
+            final = {**bound, "randomness": {**(bound.get("randomness") or {}), "seed": seed}}
+            name = ",".join(f"{a}={lv}" for a, lv in level_names.items())
+            jobs.append(PlannedJob(job_id=jid, name=f"{name} seed={seed}".strip(),
+                                   levels=level_names, seed=seed, config=final,
+                                   config_hash=chash, diff=changes, family=family))
+    builds.save()
+    if problems:
+        # The same build failure reached through several combinations is reported once.
+        raise StudyError(list(dict.fromkeys(problems)))
+    seconds["expand"] = time.perf_counter() - t0 - sum(seconds.values())
+    seconds["total"] = time.perf_counter() - t0
+    return Plan(study=study, profile=profile, dataset=data, base_path=base_path,
+                base_config=base, code=code, jobs=jobs, duplicates=duplicates, seconds=seconds)
+
+
+def expected_job_hashes(study_path: str | Path, profile: str | None = None,
+                        workspace: str | Path | None = None) -> dict[str, set[str]]:
+    """Current job ids of each row of the study's ``table`` section (for ``analysis``).
+
+    A row's ``levels`` select the jobs whose levels match them (all seeds). The plan is
+    made without the model-build check, so this is quick.
+    """
+    study = load_study(find_study(study_path))
+    plan = plan_study(study, profile, workspace=Workspace.at(workspace).root,
+                      repo_root=REPO_ROOT, validate_build=False)
+    out: dict[str, set[str]] = {}
+    for row in (study.table or {}).get("rows") or []:
+        wanted = {str(a): str(lv) for a, lv in (row.get("levels") or {}).items()}
+        out[str(row["name"])] = {j.job_id for j in plan.jobs
+                                 if all(j.levels.get(a) == lv for a, lv in wanted.items())}
+    return out

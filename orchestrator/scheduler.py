@@ -1,0 +1,332 @@
+"""The run loop: plan -> queue -> executor -> MLflow, resumable at any point.
+
+:func:`run_plan` enqueues a plan's jobs (idempotently; MLflow cache hits go in as
+succeeded), then :class:`Scheduler` claims queued jobs while the executor has room,
+prepares each (work dir, resolved ``config.py``, MLflow run, ``job.json``), launches the job
+process, heartbeats the leases of its running jobs, records outcomes (bounded retries,
+failures with their log), and prints live progress until every job of the study is
+finished.
+
+Why it is safe to kill: the queue holds the truth. A job is ``running`` only while its
+owner (this process) heartbeats; job processes die with their orchestrator; a rerun
+requeues jobs of a dead owner at once (same host) or after the heartbeat timeout (other
+hosts), and the retried job resumes from its last checkpoint into the same MLflow run.
+Finished jobs are never started again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .configs import dump_config
+from .executors import Executor, Launch, Outcome
+from .plan import Plan
+from .queue import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    JobQueue,
+    JobRecord,
+    NewJob,
+    default_owner,
+)
+from .tracking import Tracker
+from .worker import PROGRESS, RESULT
+from .workspace import REPO_ROOT, Workspace
+
+Printer = Callable[[str], None]
+
+
+@dataclass
+class Settings:
+    """Timing knobs of the run loop.
+
+    Attributes:
+        poll_s: Sleep between loop turns.
+        heartbeat_s: Seconds between heartbeats (and stale-job checks).
+        stale_s: Heartbeat age after which a job of an unreachable owner is requeued.
+        progress_s: Seconds between progress lines when nothing else happens.
+        latency_images: Images timed for ``time_ms`` by each job (0 disables).
+    """
+
+    poll_s: float = 0.25
+    heartbeat_s: float = 5.0
+    stale_s: float = 120.0
+    progress_s: float = 15.0
+    latency_images: int = 10
+
+
+@dataclass
+class Summary:
+    """What a run did."""
+
+    counts: dict[str, int]
+    started: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    overhead_s: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.counts.get(FAILED, 0) == 0 and self.counts.get(CANCELLED, 0) == 0
+
+
+def enqueue_plan(plan: Plan, queue: JobQueue, cache_hits: dict[str, str]) -> list[str]:
+    """Put the plan's jobs in the queue; returns the ids that were new."""
+    retries = plan.study.retries
+    jobs = [NewJob(job.job_id, job.spec(plan.study, plan.profile, plan.dataset),
+                   max_attempts=retries + 1, family=job.family,
+                   state=SUCCEEDED if job.job_id in cache_hits else QUEUED,
+                   run_id=cache_hits.get(job.job_id))
+            for job in plan.jobs]
+    new = queue.enqueue(plan.study.name, jobs)
+    # Jobs of an earlier version of the study file that the current file no longer has.
+    current = {j.job_id for j in plan.jobs}
+    stale = [j.job_id for j in queue.jobs(plan.study.name, [QUEUED])
+             if j.job_id not in current]
+    if stale:
+        queue.cancel(job_ids=stale)
+    return new
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _error_text(work: Path, log: Path, outcome: Outcome) -> tuple[str, bool]:
+    """(one-paragraph error, retryable) from the job's error.json or its log tail."""
+    err = work / "error.json"
+    if err.exists():
+        try:
+            data = json.loads(err.read_text())
+            err.unlink()
+            retryable = data.get("type") != "FloatingPointError"  # NaN comes back on resume
+            return f"{data.get('type')}: {data.get('message')}", retryable
+        except (OSError, ValueError):
+            pass
+    tail = ""
+    if log.exists():
+        with open(log, "rb") as f:
+            f.seek(max(0, log.stat().st_size - 2000))
+            tail = f.read().decode(errors="replace").strip().splitlines()[-1:][0:1]
+            tail = tail[0] if tail else ""
+    rc = outcome.returncode
+    what = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
+    return f"process {what}" + (f"; last log line: {tail}" if tail else ""), True
+
+
+class Scheduler:
+    """Drives one plan's jobs through an executor until none is left.
+
+    Args:
+        plan: The validated plan.
+        queue: The job queue (jobs already enqueued).
+        executor: Where jobs run.
+        workspace: Work dirs live here.
+        tracker: MLflow writer (``None``: no tracking, e.g. in tests).
+        worker_uri: Tracking URI the job processes use (a loopback server or the store).
+        experiment_id: MLflow experiment of the study.
+        parent_id: The study's parent run.
+        settings: Timing knobs.
+        out: Where progress lines go.
+    """
+
+    def __init__(self, plan: Plan, queue: JobQueue, executor: Executor, workspace: Workspace,
+                 tracker: Tracker | None = None, worker_uri: str | None = None,
+                 experiment_id: str | None = None, parent_id: str | None = None,
+                 settings: Settings | None = None, out: Printer = print) -> None:
+        self.plan, self.queue, self.executor, self.ws = plan, queue, executor, workspace
+        self.tracker, self.worker_uri = tracker, worker_uri
+        self.experiment_id, self.parent_id = experiment_id, parent_id
+        self.settings = settings or Settings()
+        self.out = out
+        self.owner = default_owner()
+        self._jobs = {j.job_id: j for j in plan.jobs}
+        self._owned: dict[str, JobRecord] = {}
+        self._started_at: dict[str, float] = {}
+        self.overhead: dict[str, list[float]] = {"prepare_s": [], "mlflow_run_s": []}
+        self._t0 = time.time()
+
+    # ------------------------------------------------------------------ one job
+
+    def _probe(self) -> Launch:
+        """A launch with the plan's resources, to ask the executor for room before claiming."""
+        res = self.plan.profile.resources
+        return Launch("?", [], Path(os.devnull), REPO_ROOT, gpus=res.gpus_per_job,
+                      cpus=res.cpus_per_job)
+
+    def prepare(self, rec: JobRecord) -> Launch:
+        """Work dir, resolved config, MLflow run and ``job.json`` of a claimed job."""
+        t0 = time.perf_counter()
+        job = self._jobs[rec.job_id]
+        work = self.ws.job_dir(rec.job_id)
+        work.mkdir(parents=True, exist_ok=True)
+        config = work / "config.py"
+        if not config.exists():
+            dump_config(job.config, config)
+        run_id = rec.run_id
+        if self.tracker is not None and run_id is None:
+            t1 = time.perf_counter()
+            assert self.experiment_id is not None and self.parent_id is not None
+            run_id = self.tracker.job_run(self.plan, job, self.experiment_id, self.parent_id)
+            self.queue.set_run_id(rec.job_id, run_id)
+            self.overhead["mlflow_run_s"].append(time.perf_counter() - t1)
+        fake = job.config.get("fake_job")
+        spec: dict[str, Any] = {
+            "job_id": rec.job_id, "type": "fake" if fake is not None else "mmengine",
+            "config": str(config), "work_dir": str(work), "run_id": run_id,
+            "tracking_uri": self.worker_uri if run_id else None, "attempt": rec.attempts,
+            "seed": job.seed, "latency_images": self.settings.latency_images,
+            "fake": fake}
+        (work / "job.json").write_text(json.dumps(spec, indent=1))
+        res = self.plan.profile.resources
+        pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT),
+                                                   os.environ.get("PYTHONPATH")]))
+        launch = Launch(rec.job_id, [sys.executable, "-m", "orchestrator.worker",
+                                     str(work / "job.json")],
+                        log=work / "worker.log", cwd=REPO_ROOT,
+                        env={"PYTHONPATH": pythonpath}, gpus=res.gpus_per_job,
+                        cpus=res.cpus_per_job)
+        self.overhead["prepare_s"].append(time.perf_counter() - t0)
+        return launch
+
+    def _label(self, job_id: str) -> str:
+        job = self._jobs.get(job_id)
+        return f"{job_id[:8]} ({job.name})" if job else job_id[:8]
+
+    def _record(self, outcome: Outcome) -> None:
+        rec = self._owned.pop(outcome.job_id)
+        work = self.ws.job_dir(outcome.job_id)
+        log = work / "worker.log"
+        took = time.time() - self._started_at.pop(outcome.job_id, time.time())
+        ok = outcome.returncode == 0 and (work / RESULT).exists()
+        if ok:
+            self.queue.finish(outcome.job_id, self.owner, SUCCEEDED)
+            self.out(f"  done    {self._label(outcome.job_id)} in {_fmt_s(took)} "
+                     f"on {outcome.device}")
+            return
+        current = self.queue.get(outcome.job_id)
+        if outcome.cancelled and current is not None and current.state != RUNNING:
+            final = current.state == CANCELLED
+            if self.tracker is not None and rec.run_id and final:
+                self.tracker.job_failed(rec.run_id, "cancelled", log, final=True,
+                                        attempts=rec.attempts, cancelled=True)
+            self.out(f"  stopped {self._label(outcome.job_id)}: "
+                     f"{'cancelled' if final else 'lease lost'}")
+            return
+        error, retryable = _error_text(work, log, outcome)
+        state = self.queue.finish(outcome.job_id, self.owner, FAILED, error, retry=retryable)
+        run_id = rec.run_id or (current.run_id if current else None)
+        if self.tracker is not None and run_id:
+            self.tracker.job_failed(run_id, error, log, final=state == FAILED,
+                                    attempts=rec.attempts)
+        then = (f"retrying (attempt {rec.attempts + 1}/{rec.max_attempts})"
+                if state == QUEUED else f"giving up after {rec.attempts} attempt(s)")
+        self.out(f"  FAILED  {self._label(outcome.job_id)}: {error}\n"
+                 f"          log: {log}; {then}")
+
+    # ------------------------------------------------------------------ progress
+
+    def _progress(self, counts: dict[str, int]) -> str:
+        total = sum(counts.values()) - counts[CANCELLED]
+        parts = [f"[{_fmt_s(time.time() - self._t0)}] {self.plan.study.name}: "
+                 f"{counts[SUCCEEDED]}/{total} done, {counts[RUNNING]} running, "
+                 f"{counts[FAILED]} failed, {counts[QUEUED]} queued"]
+        for job_id in self._owned:
+            p = self.ws.job_dir(job_id) / PROGRESS
+            try:
+                d = json.loads(p.read_text())
+            except (OSError, ValueError):
+                parts.append(f"{job_id[:8]}: starting")
+                continue
+            it = f" it {d['iter']}/{d['max_iters']}" if "iter" in d else ""
+            eta = f" eta {_fmt_s(d['eta_s'])}" if "eta_s" in d else ""
+            parts.append(f"{job_id[:8]}: {d.get('phase', 'train')} ep {d.get('epoch')}/"
+                         f"{d.get('max_epochs')}{it}{eta}")
+        return " | ".join(parts)
+
+    # ------------------------------------------------------------------ loop
+
+    def counts(self) -> dict[str, int]:
+        """Jobs of this plan per state (jobs of older versions of the study not counted)."""
+        out = dict.fromkeys((QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED), 0)
+        for rec in self.queue.jobs(self.plan.study.name):
+            if rec.job_id in self._jobs:
+                out[rec.state] += 1
+        return out
+
+    def run(self) -> Summary:
+        """Run until no job of the study is queued or running; returns the counts."""
+        s, study = self.settings, self.plan.study.name
+        summary = Summary(counts={})
+        last_beat = last_progress = 0.0
+        waiting_note = False
+        try:
+            while True:
+                now = time.time()
+                if now - last_beat >= s.heartbeat_s:
+                    for job_id in self.queue.requeue_stale(s.stale_s):
+                        self.out(f"  requeued {self._label(job_id)}: its orchestrator is gone")
+                    for job_id in list(self._owned):
+                        if not self.queue.heartbeat(job_id, self.owner):
+                            self.executor.cancel(job_id)  # cancelled or taken away
+                    last_beat = now
+                changed = False
+                while self.executor.can_start(self._probe()):
+                    rec = self.queue.claim(self.owner, study)
+                    if rec is None:
+                        break
+                    if rec.job_id not in self._jobs:  # not in this plan: leave it be
+                        self.queue.release(rec.job_id, self.owner)
+                        break
+                    try:
+                        launch = self.prepare(rec)
+                    except Exception as exc:  # noqa: BLE001 - a job that cannot start fails
+                        self.queue.finish(rec.job_id, self.owner, FAILED,
+                                          f"could not prepare: {type(exc).__name__}: {exc}")
+                        self.out(f"  FAILED  {self._label(rec.job_id)}: cannot prepare: {exc}")
+                        continue
+                    rec.run_id = rec.run_id or self.queue.get(rec.job_id).run_id  # type: ignore[union-attr]
+                    self.executor.submit(launch)
+                    self._owned[rec.job_id] = rec
+                    self._started_at[rec.job_id] = time.time()
+                    summary.started.append(rec.job_id)
+                    self.out(f"  start   {self._label(rec.job_id)} attempt {rec.attempts}/"
+                             f"{rec.max_attempts}")
+                    changed = True
+                for outcome in self.executor.poll():
+                    if outcome.job_id in self._owned:
+                        self._record(outcome)
+                        changed = True
+                counts = self.counts()
+                if changed or now - last_progress >= s.progress_s:
+                    self.out(self._progress(counts))
+                    last_progress = now
+                if not self._owned and counts[QUEUED] == 0:
+                    if counts[RUNNING] == 0:
+                        break
+                    if not waiting_note:
+                        self.out(f"  waiting for {counts[RUNNING]} job(s) run by another "
+                                 "orchestrator process")
+                        waiting_note = True
+                time.sleep(s.poll_s)
+        except BaseException:
+            # Ctrl-C / SIGTERM: stop our jobs and hand them back without using an attempt.
+            for job_id in list(self._owned):
+                self.executor.cancel(job_id)
+                self.queue.release(job_id, self.owner)
+            raise
+        summary.counts = self.counts()
+        summary.seconds = time.time() - self._t0
+        summary.overhead_s = self.overhead
+        return summary

@@ -1,0 +1,270 @@
+"""MLflow layout of ``docs/contracts.md`` §1, written through ``MlflowClient`` with explicit ids.
+
+* One experiment per study (named after the study), created with an explicit artifact
+  location in the workspace for the default SQLite store.
+* One parent run per study and profile (``cm.role=study``), one child run per job
+  (``cm.role=job``, ``mlflow.parentRunId``), created by the orchestrator before the job
+  starts and handed to the job process by id; a retried job reuses its run.
+* Jobs already finished anywhere in the store (tag ``cm.job_hash``, ``cm.status=succeeded``)
+  are cache hits and do not run again.
+
+Concurrency: a SQLite store has one writer at a time. When several jobs run at once on
+the default store, :class:`LoopbackServer` serves it on 127.0.0.1 for the duration of the
+run, and every writer (jobs and orchestrator) goes through that server.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .configs import get_path
+from .executors._base import die_with_parent
+from .identity import git_state
+from .plan import Plan, PlannedJob
+
+#: Config keys logged as params of every job run when present (bounded; never the whole
+#: flattened config). The keys a study's levels and profile touch are logged too.
+PARAM_KEYS: tuple[str, ...] = (
+    "model.type", "model.backbone.type", "model.backbone.depth", "model.backbone.arch",
+    "model.neck.type", "model.neck.out_channels", "train_cfg.max_epochs",
+    "train_cfg.max_iters", "optim_wrapper.optimizer.type", "optim_wrapper.optimizer.lr",
+    "train_dataloader.batch_size")
+MAX_PARAMS = 60
+_PARAM_LEN = 500
+_VERSIONS = ("torch", "mmengine", "mmcv", "mmdet", "mlflow", "centermask-mm")
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in _VERSIONS:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def job_params(plan: Plan, job: PlannedJob) -> dict[str, str]:
+    """Axis levels, seed, and a bounded set of resolved config keys."""
+    params = {f"level.{a}": lv for a, lv in job.levels.items()}
+    params["seed"] = str(job.seed)
+    keys = list(PARAM_KEYS) + [k for k, _, _ in job.diff] + [
+        k.lstrip("+") for k in plan.profile.patch]
+    for key in dict.fromkeys(keys):
+        if len(params) >= MAX_PARAMS:
+            break
+        found, value = get_path(job.config, key)
+        if found and not isinstance(value, Mapping):
+            params[key] = str(value)[:_PARAM_LEN]
+    return params
+
+
+def _q(value: str) -> str:
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+class Tracker:
+    """The orchestrator's view of one MLflow tracking store.
+
+    Args:
+        uri: Tracking URI (``sqlite:///...``, ``http://...``, ``postgresql://...``).
+        artifact_root: Where experiments created here keep artifacts (local stores);
+            ``None`` lets the server decide.
+    """
+
+    def __init__(self, uri: str, artifact_root: Path | None = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        self.artifact_root = artifact_root
+        self.client = MlflowClient(uri)
+
+    def experiment_id(self, name: str) -> str:
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            return exp.experiment_id
+        location = (self.artifact_root / name).as_uri() if self.artifact_root else None
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except Exception:  # noqa: BLE001 - another orchestrator created it meanwhile
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def _search(self, experiment_ids: list[str], filter_string: str) -> list[Any]:
+        runs: list[Any] = []
+        token = None
+        while True:
+            page = self.client.search_runs(experiment_ids, filter_string, max_results=1000,
+                                           page_token=token)
+            runs += list(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def _all_experiments(self) -> list[str]:
+        return [e.experiment_id for e in self.client.search_experiments()]
+
+    def finished_jobs(self, job_ids: Iterable[str] | None = None) -> dict[str, str]:
+        """job hash -> run id of every succeeded job run in the store (all experiments)."""
+        exps = self._all_experiments()
+        if not exps:
+            return {}
+        runs = self._search(exps, "tags.`cm.role` = 'job' and tags.`cm.status` = 'succeeded'")
+        wanted = set(job_ids) if job_ids is not None else None
+        out: dict[str, str] = {}
+        for run in runs:
+            h = run.data.tags.get("cm.job_hash")
+            if h and (wanted is None or h in wanted):
+                out.setdefault(h, run.info.run_id)
+        return out
+
+    def study_run(self, plan: Plan, experiment_id: str, known: str | None) -> str:
+        """The parent run of the study and profile (reused when it exists)."""
+        if known:
+            try:
+                run = self.client.get_run(known)
+                if run.info.lifecycle_stage == "active":
+                    self.client.update_run(known, status="RUNNING")
+                    return known
+            except Exception:  # noqa: BLE001 - deleted or from another store
+                pass
+        runs = self._search([experiment_id], "tags.`cm.role` = 'study' and "
+                            f"tags.`cm.profile` = {_q(plan.profile.name)}")
+        if runs:
+            self.client.update_run(runs[0].info.run_id, status="RUNNING")
+            return runs[0].info.run_id
+        commit, dirty = git_state(plan.base_path.parent)
+        tags = {"cm.role": "study", "cm.study": plan.study.name,
+                "cm.table": _table_label(plan), "cm.profile": plan.profile.name,
+                "cm.dataset": plan.dataset.tag, "cm.git_commit": commit,
+                "cm.git_dirty": str(dirty).lower(), "cm.study_file": str(plan.study.path),
+                "mlflow.runName": f"{plan.study.name} [{plan.profile.name}]"}
+        run = self.client.create_run(experiment_id, tags=tags,
+                                     run_name=tags["mlflow.runName"])
+        self.client.log_param(run.info.run_id, "n_jobs", str(len(plan.jobs)))
+        if plan.study.description:
+            self.client.set_tag(run.info.run_id, "mlflow.note.content", plan.study.description)
+        return run.info.run_id
+
+    def job_run(self, plan: Plan, job: PlannedJob, experiment_id: str, parent_id: str) -> str:
+        """The job's run: the existing one with its hash in the experiment, else a new one."""
+        runs = self._search([experiment_id], "tags.`cm.role` = 'job' and "
+                            f"tags.`cm.job_hash` = {_q(job.job_id)}")
+        if runs:
+            return runs[0].info.run_id
+        commit, dirty = git_state(plan.base_path.parent)
+        tags = {"cm.role": "job", "cm.study": plan.study.name, "cm.table": _table_label(plan),
+                "cm.job_hash": job.job_id, "cm.seed": str(job.seed),
+                "cm.profile": plan.profile.name, "cm.dataset": plan.dataset.tag,
+                "cm.git_commit": commit, "cm.git_dirty": str(dirty).lower(),
+                "cm.config_family": job.family, "cm.config_hash": job.config_hash,
+                "cm.code": plan.code, "cm.status": "running", "mlflow.parentRunId": parent_id,
+                "mlflow.runName": f"{job.name}"}
+        tags.update({f"cm.level.{a}": lv for a, lv in job.levels.items()})
+        tags.update({f"cm.version.{k}": v for k, v in package_versions().items()})
+        run = self.client.create_run(experiment_id, tags=tags, run_name=job.name)
+        import mlflow.entities
+
+        params = [mlflow.entities.Param(k, v) for k, v in job_params(plan, job).items()]
+        self.client.log_batch(run.info.run_id, params=params)
+        return run.info.run_id
+
+    def job_failed(self, run_id: str, error: str, log: Path | None, final: bool,
+                   attempts: int, cancelled: bool = False) -> None:
+        """Record a failed attempt; ``final`` ends the run as FAILED (or KILLED)."""
+        self.client.set_tag(run_id, "cm.attempts", str(attempts))
+        self.client.set_tag(run_id, "cm.error", error[-4000:])
+        if log is not None and log.exists():
+            self.client.log_artifact(run_id, str(log), artifact_path="logs")
+        if final:
+            self.client.set_tag(run_id, "cm.status", "cancelled" if cancelled else "failed")
+            self.client.set_terminated(run_id, "KILLED" if cancelled else "FAILED")
+
+    def finish_study(self, run_id: str, counts: Mapping[str, int]) -> None:
+        import mlflow.entities
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(run_id, metrics=[
+            mlflow.entities.Metric(f"jobs_{k}", float(v), now, 0) for k, v in counts.items()])
+        bad = counts.get("failed", 0) + counts.get("cancelled", 0)
+        self.client.set_terminated(run_id, "FAILED" if bad else "FINISHED")
+
+
+def _table_label(plan: Plan) -> str:
+    table = plan.study.table or {}
+    return str(table.get("label") or table.get("title") or "")
+
+
+# --------------------------------------------------------------------------- loopback server
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LoopbackServer:
+    """``mlflow server`` on 127.0.0.1 over a SQLite store, for the duration of a run.
+
+    The process dies with the orchestrator (even on SIGKILL), so it never outlives it.
+
+    Args:
+        backend_uri: The ``sqlite:///`` store to serve.
+        log: File for the server's output.
+    """
+
+    def __init__(self, backend_uri: str, log: Path) -> None:
+        self.backend_uri = backend_uri
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, timeout_s: float = 120.0) -> str:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+                 self.backend_uri, "--host", "127.0.0.1", "--port", str(port),
+                 "--workers", "1"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent)
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited ({self.proc.returncode}); "
+                                   f"see {self.log}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        return self.url
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not answer within {timeout_s:.0f} s; "
+                           f"see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            import os
+            import signal
+
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None

@@ -1,0 +1,270 @@
+"""The job process: ``python -m orchestrator.worker WORK_DIR/job.json``.
+
+One job = one process. For an mmengine job it builds mmengine's ``Runner`` from the
+resolved config the planner wrote, trains (resuming from the last checkpoint in the work
+dir when the job is retried), tests on the val split, and forwards what mmengine does not:
+the final test metrics (``test/`` prefix), ``params_m``, ``time_ms``, ``metrics.json`` and the
+logs, into the MLflow run the orchestrator created for the job. On success it writes
+``result.json`` and marks the run finished; a crash leaves a traceback in the log and a
+non-zero exit status, and the orchestrator takes it from there.
+
+``job.json`` fields: ``job_id``, ``type`` (``mmengine`` | ``fake``), ``config`` (path of the
+resolved config), ``work_dir``, ``run_id`` and ``tracking_uri`` (absent without tracking),
+``attempt``, ``latency_images``, and for fake jobs ``fake`` (see :func:`run_fake`).
+
+This module imports nothing heavy at import time: fake jobs (tests) start in a blink.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+RESULT = "result.json"
+PROGRESS = "progress.json"
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Atomic JSON write (readers never see half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.replace(path)
+
+
+def _client(job: Mapping[str, Any]) -> Any:
+    if not job.get("run_id"):
+        return None
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(job["tracking_uri"])
+
+
+def _finish_run(job: Mapping[str, Any], metrics: Mapping[str, float],
+                extra_files: list[Path]) -> None:
+    """Log final metrics/artifacts and mark the run succeeded (the job's last act)."""
+    client = _client(job)
+    if client is None:
+        return
+    import mlflow.entities
+
+    now = int(time.time() * 1000)
+    batch = [mlflow.entities.Metric(k, float(v), now, 0) for k, v in metrics.items()
+             if isinstance(v, int | float) and math.isfinite(float(v))]
+    for i in range(0, len(batch), 500):
+        client.log_batch(job["run_id"], metrics=batch[i:i + 500])
+    for f in extra_files:
+        if f.exists():
+            client.log_artifact(job["run_id"], str(f),
+                                artifact_path="logs" if f.suffix == ".log" else None)
+    client.set_tag(job["run_id"], "cm.status", "succeeded")
+    client.set_terminated(job["run_id"], "FINISHED")
+
+
+# --------------------------------------------------------------------------- fake jobs
+
+def run_fake(job: Mapping[str, Any]) -> dict[str, float]:
+    """A cheap stand-in for training, for the orchestrator's own tests.
+
+    ``job["fake"]`` keys: ``epochs`` (default 3), ``step_s`` (sleep per epoch, 0.1),
+    ``fail_attempts`` (raise on attempts <= this, 0), ``crash`` (``segv`` | ``exit`` on
+    the first attempt), ``nan`` (raise FloatingPointError), ``via`` (``client`` logs with
+    MlflowClient, ``visbackend`` through the orchestrator's mmengine vis backend).
+    Resumes from ``fake_ckpt.json`` like a real job resumes from its checkpoint, and logs
+    each epoch's metrics once across attempts.
+    """
+    fake = dict(job.get("fake") or {})
+    work = Path(job["work_dir"])
+    ckpt = work / "fake_ckpt.json"
+    start = json.loads(ckpt.read_text())["epoch"] if ckpt.exists() else 0
+    epochs = int(fake.get("epochs", 3))
+    attempt = int(job.get("attempt", 1))
+    backend = None
+    if job.get("run_id") and fake.get("via") == "visbackend":
+        from orchestrator.mmengine_plugins import CMMLflowVisBackend
+
+        backend = CMMLflowVisBackend(save_dir=str(work / "vis"), run_id=job["run_id"],
+                                     tracking_uri=job["tracking_uri"])
+    client = _client(job) if backend is None else None
+    seed = int(job.get("seed", 0))
+    for epoch in range(start + 1, epochs + 1):
+        time.sleep(float(fake.get("step_s", 0.1)))
+        if attempt <= int(fake.get("fail_attempts", 0)):
+            raise RuntimeError(f"fake failure at epoch {epoch}, attempt {attempt}")
+        if fake.get("crash") and attempt == 1:
+            sys.stdout.flush()
+            if fake["crash"] == "segv":
+                import signal
+
+                os.kill(os.getpid(), signal.SIGSEGV)
+            os._exit(3)
+        if fake.get("nan"):
+            raise FloatingPointError(f"loss is nan at epoch {epoch}")
+        values = {"loss": 1.0 / epoch, "coco/segm_mAP": 0.1 * epoch + 0.001 * seed}
+        if backend is not None:
+            backend.add_scalars(values, step=epoch)
+        elif client is not None:
+            import mlflow.entities
+
+            now = int(time.time() * 1000)
+            client.log_batch(job["run_id"], metrics=[
+                mlflow.entities.Metric(k, v, now, epoch) for k, v in values.items()])
+        write_json(ckpt, {"epoch": epoch})
+        write_json(work / PROGRESS, {"epoch": epoch, "max_epochs": epochs,
+                                     "updated": time.time()})
+    if backend is not None:
+        backend.close()
+    return {"test/coco/segm_mAP": 0.1 * epochs + 0.001 * seed, "params_m": 1.0}
+
+
+# --------------------------------------------------------------------------- mmengine jobs
+
+def _hardware() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    model = "CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {torch.get_num_threads()} threads"
+
+
+def count_params_m(model: Any) -> float:
+    """Parameters in millions, not counting BatchNorm affine parameters (papers' convention)."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    total = 0
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            continue
+        total += sum(p.numel() for p in module.parameters(recurse=False))
+    return total / 1e6
+
+
+def measure_latency_ms(runner: Any, n_images: int) -> float | None:
+    """Median inference time per image at batch 1 over ``n_images`` test images."""
+    if n_images <= 0:
+        return None
+    import copy
+    import statistics
+
+    import torch
+
+    cfg = copy.deepcopy(runner.cfg.test_dataloader)
+    cfg["batch_size"] = 1
+    cfg.pop("batch_sampler", None)
+    loader = runner.build_dataloader(cfg, seed=0)
+    model = runner.model
+    model.eval()
+    times = []
+    with torch.no_grad():
+        for i, data in enumerate(loader):
+            if i > n_images:
+                break
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            model.test_step(data)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            if i > 0:  # the first image warms up
+                times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times) if times else None
+
+
+def run_mmengine(job: Mapping[str, Any]) -> dict[str, float]:
+    """Train, test and measure one resolved mmengine config; returns the final metrics."""
+    # torch >= 2.6 loads with weights_only=True by default, which rejects mmengine's own
+    # checkpoints (they pickle its message hub). The only checkpoints resumed here are the
+    # ones this job wrote into its own work dir.
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from orchestrator import mmengine_plugins  # noqa: F401  (registers the hook/backend)
+
+    work = Path(job["work_dir"])
+    cfg = Config.fromfile(job["config"])
+    cfg.work_dir = str(work)
+    cfg.resume = True  # mmengine picks the latest checkpoint in work_dir, if any
+    vis = dict(cfg.get("visualizer") or dict(type="DetLocalVisualizer", name="visualizer"))
+    backends = [b for b in vis.get("vis_backends") or [dict(type="LocalVisBackend")]
+                if "MLflow" not in str(b.get("type"))]
+    if job.get("run_id"):
+        backends.append(dict(type="CMMLflowVisBackend", run_id=job["run_id"],
+                             tracking_uri=job["tracking_uri"]))
+    vis["vis_backends"] = backends
+    cfg.visualizer = vis
+    cfg.custom_hooks = [*(cfg.get("custom_hooks") or []),
+                        dict(type="CMProgressHook", path=str(work / PROGRESS),
+                             priority="VERY_LOW")]
+    runner = Runner.from_cfg(cfg)
+    client = _client(job)
+    hardware = _hardware()
+    if client is not None:
+        client.set_tag(job["run_id"], "cm.hardware", hardware)
+    runner.train()
+    # The trained weights are in memory; without this, test() would "resume" the last
+    # checkpoint again (mmengine re-runs load_or_resume when nothing was loaded before).
+    runner._has_loaded = True
+    test = runner.test() or {}
+    metrics: dict[str, float] = {}
+    for key, value in test.items():
+        if isinstance(value, int | float):
+            metrics["test/" + key.replace("@", "_at_")] = float(value)
+    metrics["params_m"] = count_params_m(runner.model)
+    latency = measure_latency_ms(runner, int(job.get("latency_images", 10)))
+    if latency is not None:
+        metrics["time_ms"] = latency
+        if client is not None:
+            client.set_tag(job["run_id"], "cm.time_hardware", hardware)
+    return metrics
+
+
+JOB_TYPES = {"mmengine": run_mmengine, "fake": run_fake}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m orchestrator.worker WORK_DIR/job.json", file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[0]).read_text())
+    work = Path(job["work_dir"])
+    result = work / RESULT
+    if result.exists() and json.loads(result.read_text()).get("job_id") == job["job_id"]:
+        # Finished before the orchestrator could record it (it was killed): nothing to redo.
+        print(f"job {job['job_id']} already finished; see {result}")
+        return 0
+    print(f"=== job {job['job_id']} attempt {job.get('attempt', 1)} "
+          f"started {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}", flush=True)
+    t0 = time.time()
+    try:
+        metrics = JOB_TYPES[job.get("type", "mmengine")](job)
+    except BaseException as exc:
+        traceback.print_exc()
+        write_json(work / "error.json", {"type": type(exc).__name__, "message": str(exc),
+                                         "traceback": traceback.format_exc()})
+        return 1
+    write_json(work / "metrics.json", metrics)
+    sys.stdout.flush()
+    _finish_run(job, metrics, [work / "metrics.json", work / "worker.log"])
+    write_json(result, {"job_id": job["job_id"], "status": "succeeded",
+                        "seconds": time.time() - t0, "metrics": metrics})
+    print(f"=== job {job['job_id']} succeeded in {time.time() - t0:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

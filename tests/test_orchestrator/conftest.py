@@ -1,0 +1,30 @@
+"""Helpers for the orchestrator tests: fake studies written into tmp dirs."""
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from orchestrator.workspace import REPO_ROOT
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FAKE_CONFIG = "tests/test_orchestrator/fixtures/fake_config.py"
+
+
+@pytest.fixture
+def write_study(tmp_path: Path) -> Callable[..., Path]:
+    """Write a study YAML (dedented) into tmp_path and return its path."""
+
+    def write(text: str, name: str = "study.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    return write
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT

@@ -1,0 +1,168 @@
+"""Planning: identity hashes, dedup, data binding, and the 1,000-job speed budget."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from orchestrator.configs import apply_patch, config_hash
+from orchestrator.data import Dataset, bind, manifest
+from orchestrator.identity import code_fingerprint, job_id
+from orchestrator.plan import expected_job_hashes, plan_study
+from orchestrator.study import load_study
+
+from .conftest import FAKE_CONFIG
+
+STUDY = """
+name: {name}
+base: {base}
+data: none
+axes:
+  lr:
+    {levels}
+seeds: [0]
+"""
+
+
+def plan_of(write_study, tmp_path, repo_root, name: str, base: str, levels: str, file: str):
+    study = load_study(write_study(STUDY.format(name=name, base=base, levels=levels), file))
+    return plan_study(study, None, workspace=tmp_path / "ws", repo_root=repo_root)
+
+
+def test_same_resolved_config_in_two_studies_is_one_job(write_study, tmp_path, repo_root):
+    # Study A runs fake_config.py as is; study B starts from a config that inherits it with
+    # another lr and patches the lr back: the resolved configs are equal, so is the job.
+    a = plan_of(write_study, tmp_path, repo_root, "a", FAKE_CONFIG, "base: {}", "a.yaml")
+    b = plan_of(write_study, tmp_path, repo_root, "b", FAKE_CONFIG.replace(".py", "_lr05.py"),
+                "lr05: {}\n    lr001: {optim_wrapper.optimizer.lr: 0.01}", "b.yaml")
+    assert a.jobs[0].job_id == b.jobs[1].job_id != b.jobs[0].job_id
+    assert b.jobs[1].diff == [("optim_wrapper.optimizer.lr", 0.5, 0.01)]
+
+
+def test_identity_depends_on_seed_data_and_code(tmp_path):
+    manifest_a = {"dataset": "toy:x", "annotations": {"train": "aa"}}
+    manifest_b = {"dataset": "toy:x", "annotations": {"train": "ab"}}
+    base = job_id("c" * 64, 0, manifest_a, "code1")
+    assert base == job_id("c" * 64, 0, manifest_a, "code1") and len(base) == 16
+    assert base != job_id("c" * 64, 1, manifest_a, "code1")
+    assert base != job_id("c" * 64, 0, manifest_b, "code1")
+    assert base != job_id("c" * 64, 0, manifest_a, "code2")
+    assert base != job_id("d" * 64, 0, manifest_a, "code1")
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "m.py").write_text("x = 1\n")
+    fp = code_fingerprint(pkg)
+    (pkg / "notes.txt").write_text("not code")
+    assert code_fingerprint(pkg) == fp
+    (pkg / "m.py").write_text("x = 2\n")
+    assert code_fingerprint(pkg) != fp
+
+
+def test_config_hash_ignores_key_order_and_volatile_keys():
+    a = {"model": {"x": 1, "y": (1, 2)}, "work_dir": "/a"}
+    b = {"work_dir": "/b", "model": {"y": [1, 2], "x": 1}}
+    assert config_hash(a) == config_hash(b)
+    assert config_hash(a) != config_hash({"model": {"x": 2, "y": (1, 2)}})
+
+
+def test_patch_is_copy_on_write_and_keeps_tuples():
+    base = {"a": {"b": {"c": 1}, "s": (1, 2)}, "p": [{"scale": (3, 4)}, {"k": 0}],
+            "other": {"big": [1, 2, 3]}}
+    new, issues = apply_patch(base, {"a.b.c": 2, "a.s": [5, 6], "p.0.scale": [7, 8],
+                                     "a.b": {"+d": 3}})
+    assert not issues
+    assert base["a"]["b"] == {"c": 1} and base["p"][0]["scale"] == (3, 4)  # untouched
+    assert new["a"]["b"] == {"c": 2, "d": 3}
+    assert new["a"]["s"] == (5, 6) and isinstance(new["p"][0]["scale"], tuple)
+    assert new["other"] is base["other"]  # untouched subtrees are shared, not copied
+    replaced, issues = apply_patch(base, {"a.b": {"_delete_": True, "z": 9}})
+    assert not issues and replaced["a"]["b"] == {"z": 9}
+
+
+def test_bind_points_a_coco_config_at_the_toy_set(tmp_path):
+    coco_like = {
+        "model": {"roi_head": {"bbox_head": {"num_classes": 80},
+                               "mask_head": {"num_classes": 80}}},
+        "train_dataloader": {"dataset": {"type": "CocoDataset", "data_root": "data/coco/",
+                                         "ann_file": "annotations/instances_train2017.json",
+                                         "data_prefix": {"img": "train2017/"}}},
+        "val_dataloader": {"dataset": {"type": "CocoDataset", "data_root": "data/coco/",
+                                       "ann_file": "annotations/instances_val2017.json",
+                                       "data_prefix": {"img": "val2017/"}}},
+        "val_evaluator": {"type": "CocoMetric",
+                          "ann_file": "data/coco/annotations/instances_val2017.json"},
+    }
+    toy = Dataset("toy", tmp_path / "toy", "toy:abc", "", ("a", "b"))
+    out = bind(coco_like, toy)
+    ds = out["train_dataloader"]["dataset"]
+    assert ds["data_root"] == f"{tmp_path}/toy/" and ds["ann_file"].endswith("instances_train.json")
+    assert ds["metainfo"]["classes"] == ("a", "b") and ds["data_prefix"] == {"img": "train/"}
+    assert out["val_evaluator"]["ann_file"] == f"{tmp_path}/toy/annotations/instances_val.json"
+    assert out["model"]["roi_head"]["mask_head"]["num_classes"] == 2
+    assert coco_like["model"]["roi_head"]["mask_head"]["num_classes"] == 80
+    # COCO at another root: roots move, everything else stays.
+    coco = Dataset("coco", tmp_path / "coco", "coco", "")
+    out = bind(coco_like, coco)
+    assert out["val_evaluator"]["ann_file"] == (
+        f"{tmp_path}/coco/annotations/instances_val2017.json")
+    assert out["model"] == coco_like["model"]
+    # The manifest hashes the annotation files (and needs them to exist).
+    ann = tmp_path / "coco" / "annotations"
+    ann.mkdir(parents=True)
+    for split in ("train", "val"):
+        (ann / f"instances_{split}2017.json").write_text(json.dumps({"split": split}))
+    m = manifest(out, coco, tmp_path / "cache.json")
+    assert m["dataset"] == "coco" and set(m["annotations"]) == {"train", "val"}
+    (ann / "instances_val2017.json").write_text("{}")
+    assert manifest(out, coco, tmp_path / "cache.json")["annotations"]["val"] != (
+        m["annotations"]["val"])
+
+
+def test_data_auto_falls_back_to_toy_loudly(tmp_path, repo_root, monkeypatch):
+    from centermask_mm.datasets.toy import ToySpec
+    from orchestrator.data import DataError, resolve_dataset
+
+    monkeypatch.setenv("CM_COCO_ROOT", str(tmp_path / "no-coco"))
+    monkeypatch.setenv("CM_TOY_ROOT", str(tmp_path / "toy"))
+    spec = ToySpec(num_train=2, num_val=1, height=32, width=32, max_objects=1)
+    data = resolve_dataset("auto", tmp_path / "ws", repo_root, toy_spec=spec)
+    assert data.kind == "toy" and data.tag == f"toy:{spec.fingerprint}"
+    assert "SYNTHETIC TOY" in data.reason and "not COCO numbers" in data.reason
+    assert (tmp_path / "toy" / "annotations" / "instances_val.json").exists()
+    with pytest.raises(DataError, match="data: coco, but no COCO"):
+        resolve_dataset("coco", tmp_path / "ws", repo_root)
+    # COCO is used when found.
+    (tmp_path / "coco" / "annotations").mkdir(parents=True)
+    (tmp_path / "coco" / "annotations" / "instances_val2017.json").write_text("{}")
+    monkeypatch.setenv("CM_COCO_ROOT", str(tmp_path / "coco"))
+    assert resolve_dataset("auto", tmp_path / "ws", repo_root).tag == "coco"
+
+
+def test_expected_job_hashes_per_table_row(repo_root, tmp_path):
+    hashes = expected_job_hashes(repo_root / "tests/test_orchestrator/fixtures/fake_study.yaml",
+                                 workspace=tmp_path / "ws")
+    assert list(hashes) == ["base"] and len(hashes["base"]) == 1
+
+
+def test_thousand_job_plan_is_fast(write_study, tmp_path, repo_root):
+    """1,000 jobs (10 x 10 x 10 levels), each a real resolved config with its hash: < 5 s."""
+    lrs = "\n".join(f"    lr{i}: {{optim_wrapper.optimizer.lr: {0.1 * (i + 2):.1f}}}"
+                    for i in range(10))
+    moms = "\n".join(f"    m{i}: {{optim_wrapper.optimizer.momentum: {0.5 + 0.01 * i}}}"
+                     for i in range(10))
+    stds = "\n".join(f"    s{i}: {{model.std: [{i + 2}.0, 1.0, 1.0]}}" for i in range(10))
+    text = (f"name: big\nbase: {FAKE_CONFIG}\ndata: none\naxes:\n  lr:\n{lrs}\n"
+            f"  momentum:\n{moms}\n  std:\n{stds}\n")
+    study = load_study(write_study(text))
+    ws = tmp_path / "ws"
+    t0 = time.perf_counter()
+    plan = plan_study(study, None, workspace=ws, repo_root=repo_root)
+    first = time.perf_counter() - t0
+    assert len(plan.jobs) == 1000 and len({j.job_id for j in plan.jobs}) == 1000
+    t0 = time.perf_counter()
+    plan_study(load_study(study.path), None, workspace=ws, repo_root=repo_root)
+    again = time.perf_counter() - t0
+    print(f"1,000-job plan: {first:.2f} s cold (10 model builds), {again:.2f} s with the "
+          f"build cache; stages {plan.seconds}")
+    assert first < 5.0 and again < 5.0
