@@ -40,11 +40,11 @@ def expected_job_hashes(study_path: Path, profile: str | None, *,
                         workspace: str | Path | None = None) -> dict[str, set[str]] | None:
     """Current job hashes per table row, from the orchestrator's plan of the study.
 
-    Uses ``orchestrator.plan.expected_job_hashes(study_path, profile=...)`` if the
-    orchestrator offers it, else plans the study with ``orchestrator.plan.plan_study``
-    (``validate_build=False``: configs are resolved and hashed, no model is built; the toy
-    data set is generated if the profile needs it and it is missing) and gives each row
-    the job ids whose levels include the row's levels.
+    Uses ``orchestrator.plan.expected_job_hashes(study_path, profile=..., workspace=...)``
+    if the orchestrator offers it (it does), else plans the study with
+    ``orchestrator.plan.plan_study`` (``validate_build=False``: configs are resolved and
+    hashed, no model is built; the toy data set is generated if the profile needs it and
+    it is missing) and gives each row the job ids whose levels include the row's levels.
 
     Returns:
         row name -> job hashes, or ``None`` (with a note on stderr) when the orchestrator
@@ -59,7 +59,7 @@ def expected_job_hashes(study_path: Path, profile: str | None, *,
     try:
         hook = getattr(orch_plan, "expected_job_hashes", None)
         if hook is not None:
-            hashes = hook(study_path, profile=profile)
+            hashes = hook(study_path, profile=profile, workspace=workspace)
             return None if hashes is None else {str(k): set(v) for k, v in hashes.items()}
         info = load_study(study_path)
         if info.table is None:

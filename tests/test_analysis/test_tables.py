@@ -225,15 +225,16 @@ def test_cli_staleness_from_orchestrator_hook(store: FixtureStore, tmp_path: Pat
 
     calls = []
 
-    def fake(path: Path, profile: str | None = None) -> dict[str, set[str]]:
-        calls.append((Path(path), profile))
+    def fake(path: Path, profile: str | None = None,
+             workspace: str | None = None) -> dict[str, set[str]]:
+        calls.append((Path(path), profile, workspace))
         return store.expected
 
     monkeypatch.setattr(orchestrator, "plan", types.SimpleNamespace(expected_job_hashes=fake),
                         raising=False)
     rc = main(["table", str(store.study_path), "--tracking-uri", store.tracking_uri,
                "--format", "latex"])
-    assert rc == 0 and calls == [(store.study_path, None)]
+    assert rc == 0 and calls == [(store.study_path, None, None)]
     out = capsys.readouterr().out
     assert store.normalize(out) == (GOLDEN / "fixture-table4.tex").read_text()
 
