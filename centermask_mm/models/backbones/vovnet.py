@@ -37,6 +37,9 @@ class EffectiveSELayer(BaseModule):
 
     Global average pooling, one 1x1 conv C -> C with bias (no channel reduction), a
     hard-sigmoid gate ``clamp((x + 3) / 6, 0, 1)`` and a channel-wise rescale.
+    mmdet's ``ChannelAttention`` has the same structure, but its forward enters the
+    deprecated ``torch.cuda.amp.autocast`` (a FutureWarning on every call with recent
+    torch), hence this small module; the parameter name ``fc`` is the same.
 
     Args:
         channels (int): Input and output channels C.
