@@ -72,11 +72,12 @@ def _errors() -> tuple[type[Exception], ...]:
 
 def _context(args: argparse.Namespace) -> tuple[Path, str, dict[str, set[str]] | None]:
     from .report import expected_job_hashes, resolve_study_path
-    from .runs import default_tracking_uri
+    from .runs import check_store, default_tracking_uri
 
     path = resolve_study_path(args.study)
     workspace = getattr(args, "workspace", None)
-    uri = getattr(args, "tracking_uri", None) or default_tracking_uri(workspace)
+    # Fail fast, before the (seconds long) plan for the expected job hashes.
+    uri = check_store(getattr(args, "tracking_uri", None) or default_tracking_uri(workspace))
     expected = None if args.no_staleness else expected_job_hashes(path, args.profile,
                                                                    workspace=workspace)
     return path, uri, expected

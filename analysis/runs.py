@@ -53,6 +53,20 @@ def workspace_dir(workspace: str | Path | None = None) -> Path:
     return Path(ws).expanduser().resolve()
 
 
+def check_store(uri: str) -> str:
+    """``uri`` itself; raises if it names a SQLite file that does not exist.
+
+    Reading must not create an empty store as a side effect (MLflow would).
+
+    Raises:
+        FileNotFoundError: naming the URI.
+    """
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        raise FileNotFoundError(f"no MLflow store at {uri} (run the study first, or give "
+                                "--tracking-uri / --workspace)")
+    return uri
+
+
 def _quote(value: str) -> str:
     if "'" in value:
         raise ValueError(f"cannot search MLflow for a value containing a quote: {value!r}")
@@ -161,11 +175,7 @@ def load_runs(tracking_uri: str | None = None, *, study: str | None = None,
 
     if study is None and not job_hashes:
         raise ValueError("load_runs: give a study name and/or job hashes")
-    uri = tracking_uri or default_tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
-        # Reading must not create an empty store as a side effect.
-        raise FileNotFoundError(f"no MLflow store at {uri} (run the study first, or give "
-                                "--tracking-uri / --workspace)")
+    uri = check_store(tracking_uri or default_tracking_uri())
     client = MlflowClient(tracking_uri=uri)
     ids = list(experiment_ids) if experiment_ids is not None else _experiment_ids(client)
     if not ids:
