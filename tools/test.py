@@ -96,12 +96,11 @@ def setup_cfg(args: argparse.Namespace) -> Config:
     cfg.load_from = args.checkpoint
 
     if args.show or args.show_dir:
-        hooks = cfg.get("default_hooks") or {}
-        if "visualization" not in hooks:
+        vis = (cfg.get("default_hooks") or {}).get("visualization")
+        if vis is None:
             raise KeyError(
                 f"--show/--show-dir: {args.config} has no default_hooks.visualization; add "
                 "default_hooks = dict(visualization=dict(type='DetVisualizationHook'))")
-        vis = hooks["visualization"]
         vis["draw"] = True
         if args.show:
             vis["show"] = True
@@ -114,6 +113,11 @@ def setup_cfg(args: argparse.Namespace) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     """Test; writes ``<work dir>/metrics.json`` on the main process. Returns the exit status."""
     args = parse_args(argv)
+    # torch >= 2.6 unpickles with weights_only=True by default, which rejects mmengine's
+    # own checkpoints (they carry the message hub). Load them in full, as mmdet did with
+    # older torch, so test only checkpoints you trust. Exporting
+    # TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=0 restores the check.
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
     from mmdet.evaluation import DumpDetResults
     from mmdet.registry import RUNNERS
