@@ -141,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dump(metrics, f, indent=2, sort_keys=True,
                       default=lambda v: v.item() if hasattr(v, "item") else str(v))
         runner.logger.info(f"metrics written to {path}")
+        if not metrics:
+            runner.logger.warning(
+                "the test evaluator returned no metrics (CocoMetric does so when no image has "
+                "a prediction above the score threshold, e.g. for an untrained model)")
         if args.show_dir:
             # runner.work_dir is absolute, so this is where DetVisualizationHook drew.
             shown = osp.join(runner.work_dir, runner.timestamp, args.show_dir)
