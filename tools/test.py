@@ -116,8 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # torch >= 2.6 unpickles with weights_only=True by default, which rejects mmengine's
     # own checkpoints (they carry the message hub). Load them in full, as mmdet did with
     # older torch, so test only checkpoints you trust. Exporting
-    # TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=0 restores the check.
-    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    # TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=0 (or TORCH_FORCE_WEIGHTS_ONLY_LOAD=1) keeps the check.
+    if "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ:
+        os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
     from mmdet.evaluation import DumpDetResults
     from mmdet.registry import RUNNERS
