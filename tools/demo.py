@@ -1,0 +1,90 @@
+"""Draw CenterMask (or any mmdet model's) detections on images for a person to look at.
+
+    python tools/demo.py IMAGE_OR_DIR CONFIG CHECKPOINT --out DIR [--score-thr 0.3]
+
+Writes ``DIR/vis/<image name>`` with masks, boxes, class labels and box scores drawn by
+mmdet's ``DetLocalVisualizer`` (through ``DetInferencer``), and with ``--save-pred`` also
+``DIR/preds/<image name>.json``. Runs on CPU unless ``--device`` says otherwise; nothing is
+downloaded (the checkpoint is a local file). Example on the toy set::
+
+    python -m centermask_mm.datasets.toy --out data/toy
+    python tools/demo.py data/toy/val configs/centermask/toy/centermask-lite_v2-19-slim_fpn_toy.py \
+        work_dirs/learn_toy/centermask-lite_v2-19-slim/final.pth --out work_dirs/demo
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Visualise instance-segmentation predictions.")
+    p.add_argument("inputs", help="an image file or a folder of images")
+    p.add_argument("config", help="model config (e.g. configs/centermask/...py)")
+    p.add_argument("checkpoint", help="local checkpoint file")
+    p.add_argument("--out", required=True, help="output folder (images go to OUT/vis)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--score-thr", type=float, default=0.3,
+                   help="draw instances whose box score is at least this (default 0.3)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--save-pred", action="store_true", help="also write OUT/preds/*.json")
+    p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config keys, e.g. model.test_cfg.fcos.score_thr=0.05")
+    return p.parse_args(argv)
+
+
+def _images(inputs: Path) -> list[str]:
+    if inputs.is_file():
+        return [str(inputs)]
+    if inputs.is_dir():
+        files = sorted(str(p) for p in inputs.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if files:
+            return files
+        raise SystemExit(f"demo: no images ({sorted(IMAGE_SUFFIXES)}) in folder {inputs}")
+    raise SystemExit(f"demo: input not found: {inputs}")
+
+
+def _cfg_options(items: list[str]) -> dict:
+    from mmengine.config import DictAction
+
+    parsed: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"demo: --cfg-options expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        parsed[key] = DictAction._parse_iterable(value)
+    return parsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for path, what in ((args.config, "config"), (args.checkpoint, "checkpoint")):
+        if not Path(path).is_file():
+            raise SystemExit(f"demo: {what} not found: {path}")
+    images = _images(Path(args.inputs))
+    sys.path.insert(0, str(REPO))  # configs import centermask_mm
+
+    from mmdet.apis import DetInferencer
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(_cfg_options(args.cfg_options))
+    # The checkpoint carries every weight: never look for the backbone's ImageNet file.
+    cfg.model.get("backbone", {}).pop("init_cfg", None)
+    inferencer = DetInferencer(model=cfg, weights=args.checkpoint, device=args.device,
+                               show_progress=False)
+    inferencer(images, batch_size=args.batch_size, out_dir=args.out,
+               pred_score_thr=args.score_thr, no_save_pred=not args.save_pred)
+    vis_dir = Path(args.out) / "vis"
+    written = sorted(vis_dir.glob("*")) if vis_dir.is_dir() else []
+    print(f"demo: drew {len(written)} image(s) into {vis_dir}")
+    return 0 if len(written) == len(images) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
