@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ def _demo_module():
     return module
 
 
-def test_demo_writes_visualisations(tiny_toy: Path, tmp_path: Path) -> None:
+def test_demo_writes_visualisations(tiny_toy: Path, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
@@ -30,7 +32,11 @@ def test_demo_writes_visualisations(tiny_toy: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(str(TOY_CFG)).model)
     ckpt = tmp_path / "model.pth"
-    torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=METAINFO)), ckpt)
+    # like a Runner checkpoint: it carries objects that weights_only unpickling rejects
+    from mmengine.logging import HistoryBuffer
+
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=METAINFO),
+                    message_hub=dict(log_scalars={"loss": HistoryBuffer([1.0], [1])})), ckpt)
     images = sorted((tiny_toy / "val").glob("*.png"))[:2]
     src = tmp_path / "images"
     src.mkdir()
@@ -38,6 +44,8 @@ def test_demo_writes_visualisations(tiny_toy: Path, tmp_path: Path) -> None:
         (src / img.name).write_bytes(img.read_bytes())
     out = tmp_path / "out"
     demo = _demo_module()
+    # demo.main relaxes torch.load's weights_only default; keep that out of other tests
+    monkeypatch.setattr(os, "environ", os.environ.copy())
     # a random-init head scores ~0.01, so draw everything it finds
     rc = demo.main([str(src), str(TOY_CFG), str(ckpt), "--out", str(out), "--score-thr", "0",
                     "--cfg-options", "model.test_cfg.fcos.score_thr=0.0",
