@@ -206,7 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if local_store and min(slots, len(todo)) > 1:
         # Several writers on one SQLite file would fight over its lock: serve it instead.
         t0 = time.perf_counter()
-        server = LoopbackServer(uri, ws.root / "server" / "mlflow.log")
+        server = LoopbackServer(uri, ws.artifacts, ws.root / "server" / "mlflow.log")
         worker_uri = server.start()
         setup_s = time.perf_counter() - t0
         tracker = Tracker(worker_uri, ws.artifacts)

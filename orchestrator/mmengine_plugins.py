@@ -98,16 +98,20 @@ class CMMLflowVisBackend(MLflowVisBackend):
         self._client.log_batch(self._run_id, metrics=metrics)
 
     def close(self) -> None:
-        """Upload the work dir's logs and configs; the run stays open (see module doc)."""
+        """Upload mmengine's logs under ``logs/``; the run stays open (see module doc).
+
+        Only files in sub-folders of the work dir (mmengine's ``<timestamp>/`` log dirs) are
+        uploaded: the job process logs the work dir's own files (``metrics.json``,
+        ``worker.log``) itself, and ``config.py`` came with :meth:`add_config`.
+        """
         if not hasattr(self, "_client") or not self._work_dir:
             return
         for rel in scandir(self._work_dir, self._artifact_suffix, True):
-            path = Path(self._work_dir) / rel
-            if path.name.endswith(".tmp"):
+            parent = Path(rel).parent
+            if str(parent) == ".":
                 continue
-            parent = str(Path(rel).parent)
-            self._client.log_artifact(self._run_id, str(path),
-                                      artifact_path=None if parent == "." else parent)
+            self._client.log_artifact(self._run_id, str(Path(self._work_dir) / rel),
+                                      artifact_path=str(Path("logs") / parent))
 
 
 @HOOKS.register_module()

@@ -87,12 +87,9 @@ def enqueue_plan(plan: Plan, queue: JobQueue, cache_hits: dict[str, str]) -> lis
                    run_id=cache_hits.get(job.job_id))
             for job in plan.jobs]
     new = queue.enqueue(plan.study.name, jobs)
-    # Jobs of an earlier version of the study file that the current file no longer has.
-    current = {j.job_id for j in plan.jobs}
-    stale = [j.job_id for j in queue.jobs(plan.study.name, [QUEUED])
-             if j.job_id not in current]
-    if stale:
-        queue.cancel(job_ids=stale)
+    # Jobs of an earlier version of the study file (or of the model code) leave the study;
+    # they stay in the queue for other studies that share them.
+    queue.detach(plan.study.name, {j.job_id for j in plan.jobs})
     return new
 
 
@@ -283,11 +280,10 @@ class Scheduler:
                     last_beat = now
                 changed = False
                 while self.executor.can_start(self._probe()):
-                    rec = self.queue.claim(self.owner, study)
+                    # Only this plan's jobs: the study's queue may still hold jobs of an
+                    # earlier version of the study file (or code), which this plan can't run.
+                    rec = self.queue.claim(self.owner, study, self._jobs)
                     if rec is None:
-                        break
-                    if rec.job_id not in self._jobs:  # not in this plan: leave it be
-                        self.queue.release(rec.job_id, self.owner)
                         break
                     try:
                         launch = self.prepare(rec)

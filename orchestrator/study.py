@@ -9,6 +9,7 @@ resolved config (patch keys exist, types match, no-op levels, the model builds) 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,13 +165,22 @@ class Study:
 
 # --------------------------------------------------------------------------- YAML + lines
 
+class _StudyLoader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``)."""
+
+
+_StudyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
 def load_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Problem]]:
     """Parse YAML keeping the line of every key; duplicate keys are problems, not overwrites.
 
     Returns:
         (data, lines, problems): ``lines`` maps a key path to its 1-based line.
     """
-    loader = yaml.SafeLoader(text)
+    loader = _StudyLoader(text)
     lines: dict[Path_, int] = {}
     problems: list[Problem] = []
     try:

@@ -15,6 +15,7 @@ run, and every writer (jobs and orchestrator) goes through that server.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from .configs import get_path
 from .executors._base import die_with_parent
 from .identity import git_state
 from .plan import Plan, PlannedJob
+from .workspace import REPO_ROOT
 
 #: Config keys logged as params of every job run when present (bounded; never the whole
 #: flattened config). The keys a study's levels and profile touch are logged too.
@@ -144,7 +146,7 @@ class Tracker:
         if runs:
             self.client.update_run(runs[0].info.run_id, status="RUNNING")
             return runs[0].info.run_id
-        commit, dirty = git_state(plan.base_path.parent)
+        commit, dirty = git_state(REPO_ROOT)
         tags = {"cm.role": "study", "cm.study": plan.study.name,
                 "cm.table": _table_label(plan), "cm.profile": plan.profile.name,
                 "cm.dataset": plan.dataset.tag, "cm.git_commit": commit,
@@ -163,7 +165,7 @@ class Tracker:
                             f"tags.`cm.job_hash` = {_q(job.job_id)}")
         if runs:
             return runs[0].info.run_id
-        commit, dirty = git_state(plan.base_path.parent)
+        commit, dirty = git_state(REPO_ROOT)
         tags = {"cm.role": "job", "cm.study": plan.study.name, "cm.table": _table_label(plan),
                 "cm.job_hash": job.job_id, "cm.seed": str(job.seed),
                 "cm.profile": plan.profile.name, "cm.dataset": plan.dataset.tag,
@@ -215,56 +217,66 @@ def free_port() -> int:
 
 
 class LoopbackServer:
-    """``mlflow server`` on 127.0.0.1 over a SQLite store, for the duration of a run.
+    """MLflow's tracking server on 127.0.0.1 over a SQLite store, for the duration of a run.
 
-    The process dies with the orchestrator (even on SIGKILL), so it never outlives it.
+    The server is uvicorn serving ``mlflow.server.fastapi_app:app`` as a *direct* child
+    process (``mlflow server`` would put uvicorn one process further away), so it dies with
+    the orchestrator even on SIGKILL and never outlives it holding the SQLite file.
 
     Args:
-        backend_uri: The ``sqlite:///`` store to serve.
+        backend_uri: The ``sqlite:///`` store to serve (created beforehand by the caller,
+            so the server does not race anyone on the schema migration).
+        artifact_root: Default artifact root for experiments created through the server.
         log: File for the server's output.
     """
 
-    def __init__(self, backend_uri: str, log: Path) -> None:
+    def __init__(self, backend_uri: str, artifact_root: Path, log: Path) -> None:
         self.backend_uri = backend_uri
+        self.artifact_root = artifact_root
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
     def start(self, timeout_s: float = 120.0) -> str:
+        from mlflow.server.constants import (
+            ARTIFACT_ROOT_ENV_VAR,
+            BACKEND_STORE_URI_ENV_VAR,
+            REGISTRY_STORE_URI_ENV_VAR,
+        )
+
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, BACKEND_STORE_URI_ENV_VAR: self.backend_uri,
+               REGISTRY_STORE_URI_ENV_VAR: self.backend_uri,
+               ARTIFACT_ROOT_ENV_VAR: self.artifact_root.as_uri()}
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-                 self.backend_uri, "--host", "127.0.0.1", "--port", str(port),
-                 "--workers", "1"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", "uvicorn", "mlflow.server.fastapi_app:app", "--host",
+                 "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "warning"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 preexec_fn=die_with_parent)
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited ({self.proc.returncode}); "
+                raise RuntimeError(f"MLflow server exited ({self.proc.returncode}); "
                                    f"see {self.log}")
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
                     if r.status == 200:
                         return self.url
             except OSError:
-                time.sleep(0.3)
+                time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"mlflow server did not answer within {timeout_s:.0f} s; "
+        raise RuntimeError(f"MLflow server did not answer within {timeout_s:.0f} s; "
                            f"see {self.log}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            import os
-            import signal
-
+            self.proc.terminate()
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
                 self.proc.wait()
         self.proc = None

@@ -72,9 +72,10 @@ def run_fake(job: Mapping[str, Any]) -> dict[str, float]:
     """A cheap stand-in for training, for the orchestrator's own tests.
 
     ``job["fake"]`` keys: ``epochs`` (default 3), ``step_s`` (sleep per epoch, 0.1),
-    ``fail_attempts`` (raise on attempts <= this, 0), ``crash`` (``segv`` | ``exit`` on
-    the first attempt), ``nan`` (raise FloatingPointError), ``via`` (``client`` logs with
-    MlflowClient, ``visbackend`` through the orchestrator's mmengine vis backend).
+    ``fail_attempts`` (raise at epoch ``fail_epoch`` (default 1) on attempts <= this, 0),
+    ``crash`` (``segv`` | ``exit`` at ``fail_epoch`` on the first attempt), ``nan`` (raise
+    FloatingPointError), ``via`` (``client`` logs with MlflowClient, ``visbackend`` through
+    the orchestrator's mmengine vis backend).
     Resumes from ``fake_ckpt.json`` like a real job resumes from its checkpoint, and logs
     each epoch's metrics once across attempts.
     """
@@ -92,11 +93,14 @@ def run_fake(job: Mapping[str, Any]) -> dict[str, float]:
                                      tracking_uri=job["tracking_uri"])
     client = _client(job) if backend is None else None
     seed = int(job.get("seed", 0))
+    fail_epoch = int(fake.get("fail_epoch", 1))
+    if start:
+        print(f"resuming from epoch {start}", flush=True)
     for epoch in range(start + 1, epochs + 1):
         time.sleep(float(fake.get("step_s", 0.1)))
-        if attempt <= int(fake.get("fail_attempts", 0)):
+        if epoch == fail_epoch and attempt <= int(fake.get("fail_attempts", 0)):
             raise RuntimeError(f"fake failure at epoch {epoch}, attempt {attempt}")
-        if fake.get("crash") and attempt == 1:
+        if fake.get("crash") and epoch == fail_epoch and attempt == 1:
             sys.stdout.flush()
             if fake["crash"] == "segv":
                 import signal

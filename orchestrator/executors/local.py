@@ -64,9 +64,9 @@ class LocalExecutor(Executor):
         if self.gpus and launch.gpus > 0:
             per_gpu = int(1 / launch.gpus + _EPS) if launch.gpus <= 1 else 0
             n = per_gpu * len(self.gpus) if per_gpu else len(self.gpus) // int(launch.gpus)
-        else:
-            n = max(1, (os.cpu_count() or 1) // max(1, launch.cpus))
-        return min(n, self.parallel) if self.parallel is not None else n
+            return min(n, self.parallel) if self.parallel is not None else n
+        # CPU jobs: an explicit --parallel wins (oversubscribing is the user's call).
+        return self.parallel or max(1, (os.cpu_count() or 1) // max(1, launch.cpus))
 
     def _pick(self, need: float) -> dict[int, float] | None:
         """GPUs (index -> share) for a job needing ``need`` GPUs, or ``None``."""

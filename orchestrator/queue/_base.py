@@ -32,7 +32,7 @@ import abc
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,8 +139,14 @@ class JobQueue(abc.ABC):
         """
 
     @abc.abstractmethod
-    def claim(self, owner: str, study: str | None = None) -> JobRecord | None:
-        """Atomically take one ``queued`` job (of ``study`` if given), oldest first.
+    def claim(self, owner: str, study: str | None = None,
+              job_ids: Collection[str] | None = None) -> JobRecord | None:
+        """Atomically take one ``queued`` job, oldest first.
+
+        Args:
+            owner: Lease owner (see :func:`default_owner`).
+            study: Only jobs of this study (in the study's order).
+            job_ids: Only these jobs (e.g. those of the current plan of the study).
 
         Returns:
             The job, now ``running`` under ``owner``, or ``None`` when nothing is queued.
@@ -186,6 +192,14 @@ class JobQueue(abc.ABC):
     @abc.abstractmethod
     def retry(self, study: str | None = None, states: Iterable[str] = (FAILED,)) -> list[str]:
         """Requeue jobs in ``states`` with a fresh attempt budget; returns their ids."""
+
+    @abc.abstractmethod
+    def detach(self, study: str, keep: Collection[str]) -> list[str]:
+        """Drop ``study``'s membership of every job not in ``keep``; returns their ids.
+
+        The jobs themselves stay (other studies may share them; finished ones are cache).
+        Used when the study file changed and its plan no longer has those jobs.
+        """
 
     @abc.abstractmethod
     def set_run_id(self, job_id: str, run_id: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from ._base import (
     CANCELLED,
@@ -48,11 +48,13 @@ class MemoryQueue(JobQueue):
             return list(self._members.get(study, []))
         return sorted(self._jobs, key=lambda j: self._jobs[j].created)
 
-    def claim(self, owner: str, study: str | None = None) -> JobRecord | None:
+    def claim(self, owner: str, study: str | None = None,
+              job_ids: Collection[str] | None = None) -> JobRecord | None:
+        allowed = set(job_ids) if job_ids is not None else None
         with self._lock:
             for job_id in self._order(study):
                 job = self._jobs[job_id]
-                if job.state == QUEUED:
+                if job.state == QUEUED and (allowed is None or job_id in allowed):
                     now = time.time()
                     job.state, job.owner, job.heartbeat = RUNNING, owner, now
                     job.attempts += 1
@@ -135,6 +137,14 @@ class MemoryQueue(JobQueue):
                     job.state, job.attempts, job.error = QUEUED, 0, None
                     out.append(job_id)
             return out
+
+    def detach(self, study: str, keep: Collection[str]) -> list[str]:
+        keep = set(keep)
+        with self._lock:
+            members = self._members.get(study, [])
+            gone = [j for j in members if j not in keep]
+            self._members[study] = [j for j in members if j in keep]
+            return gone
 
     def set_run_id(self, job_id: str, run_id: str) -> None:
         with self._lock:

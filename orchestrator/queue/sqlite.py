@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -112,16 +112,21 @@ class SqliteQueue(JobQueue):
                            "VALUES (?, ?, ?)", (study, job.job_id, pos + i))
         return new
 
-    def claim(self, owner: str, study: str | None = None) -> JobRecord | None:
+    def claim(self, owner: str, study: str | None = None,
+              job_ids: Collection[str] | None = None) -> JobRecord | None:
+        ids = list(job_ids) if job_ids is not None else None
+        only = f" AND j.job_id IN ({','.join('?' * len(ids))})" if ids else ""
         with self._write() as db:
-            if study is None:
-                row = db.execute("SELECT job_id FROM jobs WHERE state = ? ORDER BY created "
-                                 "LIMIT 1", (QUEUED,)).fetchone()
+            if ids is not None and not ids:
+                row = None
+            elif study is None:
+                row = db.execute(f"SELECT j.job_id FROM jobs j WHERE j.state = ?{only} "
+                                 "ORDER BY j.created LIMIT 1", (QUEUED, *(ids or []))).fetchone()
             else:
                 row = db.execute(
                     "SELECT j.job_id FROM jobs j JOIN members m ON m.job_id = j.job_id "
-                    "WHERE m.study = ? AND j.state = ? ORDER BY m.position LIMIT 1",
-                    (study, QUEUED)).fetchone()
+                    f"WHERE m.study = ? AND j.state = ?{only} ORDER BY m.position LIMIT 1",
+                    (study, QUEUED, *(ids or []))).fetchone()
             if row is None:
                 return None
             now = time.time()
@@ -202,6 +207,14 @@ class SqliteQueue(JobQueue):
                 if cur.rowcount:
                     out.append(job_id)
         return out
+
+    def detach(self, study: str, keep: Collection[str]) -> list[str]:
+        keep = set(keep)
+        with self._write() as db:
+            gone = [j for j in self._ids(study) if j not in keep]
+            db.executemany("DELETE FROM members WHERE study = ? AND job_id = ?",
+                           [(study, j) for j in gone])
+        return gone
 
     def set_run_id(self, job_id: str, run_id: str) -> None:
         self._db.execute("UPDATE jobs SET run_id = ? WHERE job_id = ?", (run_id, job_id))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,3 +28,13 @@ def write_study(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def ray_executor() -> Iterator[object]:
+    """One local Ray (2 CPUs, at most 2 jobs in flight) for every Ray test (~3-10 s start)."""
+    from orchestrator.executors import make_executor
+
+    ex = make_executor("ray", num_cpus=2, parallel=2)
+    yield ex
+    ex.shutdown()

@@ -80,6 +80,23 @@ def test_claim_respects_study_and_order(queue):
     assert queue.claim("me", "b") is None
 
 
+def test_detach_keeps_jobs_for_other_studies(queue):
+    queue.enqueue("a", jobs(3))
+    queue.enqueue("b", jobs(1))
+    assert queue.detach("a", {"j1"}) == ["j0", "j2"]
+    assert [j.job_id for j in queue.jobs("a")] == ["j1"]
+    assert [j.job_id for j in queue.jobs("b")] == ["j0"] and len(queue.jobs()) == 3
+
+
+def test_claim_only_given_jobs(queue):
+    queue.enqueue("s", jobs(4))
+    assert queue.claim("me", "s", ["j2", "j3"]).job_id == "j2"
+    assert queue.claim("me", None, {"j3", "nope"}).job_id == "j3"
+    assert queue.claim("me", "s", []) is None
+    assert queue.claim("me", "s", ["j2"]) is None  # already running
+    assert queue.claim("me", "s").job_id == "j0"
+
+
 def test_only_owner_heartbeats_and_finishes(queue):
     queue.enqueue("s", jobs(1))
     queue.claim("me", "s")

@@ -1,0 +1,63 @@
+"""MLflow: 4 jobs logging at once into one SQLite store lose nothing; the contract layout."""
+from __future__ import annotations
+
+from mlflow.tracking import MlflowClient
+
+from orchestrator.cli import main
+from orchestrator.queue import SqliteQueue
+
+from .conftest import FAKE_CONFIG
+
+EPOCHS = 12
+STUDY = f"""
+name: four
+base: {FAKE_CONFIG}
+data: none
+resources: {{gpus_per_job: 0, cpus_per_job: 1}}
+profiles:
+  t:
+    patch: {{fake_job.epochs: {EPOCHS}, fake_job.step_s: 0.3, +fake_job.via: visbackend}}
+axes:
+  case:
+    a: {{}}
+    b: {{optim_wrapper.optimizer.lr: 0.1}}
+    c: {{optim_wrapper.optimizer.lr: 0.2}}
+    d: {{optim_wrapper.optimizer.lr: 0.3}}
+seeds: [7]
+table: {{label: tab:four}}
+"""
+
+
+def test_four_concurrent_jobs_lose_no_metrics(write_study, tmp_path, capsys):
+    ws = tmp_path / "ws"
+    rc = main(["run", str(write_study(STUDY)), "--workspace", str(ws), "--parallel", "4"])
+    out = capsys.readouterr().out
+    print(out)
+    assert rc == 0, out
+    assert "served at http://127.0.0.1:" in out  # concurrent writers go through a server
+    jobs = SqliteQueue(ws / "queue.db").jobs("four")
+    assert len(jobs) == 4
+    assert max(j.started for j in jobs) < min(j.finished for j in jobs), "jobs did not overlap"
+
+    client = MlflowClient(f"sqlite:///{ws}/mlflow.db")
+    exp = client.get_experiment_by_name("four")
+    (parent,) = client.search_runs([exp.experiment_id], "tags.`cm.role` = 'study'")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["jobs_succeeded"] == 4
+    runs = client.search_runs([exp.experiment_id], "tags.`cm.role` = 'job'")
+    assert sorted(r.data.tags["cm.job_hash"] for r in runs) == sorted(j.job_id for j in jobs)
+    for run in runs:
+        tags, rid = run.data.tags, run.info.run_id
+        assert run.info.status == "FINISHED" and tags["cm.status"] == "succeeded"
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        assert tags["cm.study"] == "four" and tags["cm.table"] == "tab:four"
+        assert tags["cm.seed"] == "7" and tags["cm.profile"] == "t" and tags["cm.dataset"] == "none"
+        assert tags["cm.level.case"] in "abcd" and tags["cm.git_dirty"] in ("true", "false")
+        assert {"cm.git_commit", "cm.config_family", "cm.version.mmdet"} <= set(tags)
+        assert run.data.params["level.case"] == tags["cm.level.case"]
+        assert run.data.params["seed"] == "7"
+        for key in ("loss", "coco/segm_mAP"):
+            steps = sorted(m.step for m in client.get_metric_history(rid, key))
+            assert steps == list(range(1, EPOCHS + 1)), (key, steps)  # none lost, none doubled
+        assert run.data.metrics["test/coco/segm_mAP"] > 0 and "params_m" in run.data.metrics
+        names = {a.path for a in client.list_artifacts(rid)}
+        assert {"metrics.json", "logs"} <= names
