@@ -57,6 +57,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-lr-ratio", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(REPO / "work_dirs/learn_toy"))
+    p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="config overrides applied to every model, e.g. "
+                        "train_dataloader.batch_size=8")
     return p.parse_args(argv)
 
 
@@ -109,15 +112,16 @@ def _make_budget_hook(budget_s: float, eval_every_s: float, warmup_iters: int,
                 runner.train_loop.stop_training = True
                 return
             if spent >= self.next_eval:
-                self.evaluate(runner, spent)
+                # runner.iter counts this iteration only after the hooks have run
+                self.evaluate(runner, spent, runner.iter + 1)
                 self.next_eval += eval_every_s
 
-        def evaluate(self, runner, spent: float) -> dict:
+        def evaluate(self, runner, spent: float, iters: int) -> dict:
             t = time.perf_counter()
             metrics = runner.val_loop.run()
             self.eval_s += time.perf_counter() - t
             # CocoMetric returns no metrics at all when nothing was detected: that is 0 AP.
-            curve.append(dict(train_s=round(spent, 1), iters=runner.iter,
+            curve.append(dict(train_s=round(spent, 1), iters=iters,
                               bbox_mAP=float(metrics.get("coco/bbox_mAP", 0.0)),
                               segm_mAP=float(metrics.get("coco/segm_mAP", 0.0)),
                               detected=bool(metrics),
@@ -137,6 +141,11 @@ def train_one(name: str, config: Path, args: argparse.Namespace, data_root: Path
     from centermask_mm.utils import count_params
 
     cfg = point_to_toy(Config.fromfile(str(config)), data_root)
+    if args.cfg_options:
+        from mmengine.config import DictAction
+
+        cfg.merge_from_dict({k: DictAction._parse_iterable(v) for k, v in
+                             (item.split("=", 1) for item in args.cfg_options)})
     cfg.work_dir = str(out / name)
     # The hook owns the schedule, evaluation and the stop; the loop just iterates.
     cfg.train_cfg = dict(type="IterBasedTrainLoop", max_iters=10**9, val_interval=10**9)
@@ -152,7 +161,7 @@ def train_one(name: str, config: Path, args: argparse.Namespace, data_root: Path
     runner.register_hook(hook)
     runner.train()
     spent = hook.train_seconds()
-    hook.evaluate(runner, spent)  # the final point of the curve
+    hook.evaluate(runner, spent, runner.iter)  # the final point of the curve
     runner.save_checkpoint(cfg.work_dir, "final.pth")
     final = curve[-1]
     row = dict(model=name, config=str(config.relative_to(REPO)) if config.is_relative_to(REPO)
