@@ -158,6 +158,29 @@ def test_tools_train_resumes_the_mim_checkpoint(mim_trained: dict, tmp_path: Pat
     assert ckpt["meta"]["epoch"] == 2 and ckpt["meta"]["iter"] == 4
 
 
+def test_mim_checkpoint_loads_in_the_demo(mim_trained: dict, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    # Every weight of the model is in the checkpoint and nothing else (strict load).
+    init_default_scope("mmdet")
+    cfg = Config.fromfile(str(TOY_CFG))
+    load_checkpoint(MODELS.build(cfg.model), str(mim_trained["ckpt"]), strict=True)
+
+    image = sorted((mim_trained["root"] / "val").glob("*.png"))[0]
+    demo = _load_tool("demo")
+    out = tmp_path / "demo"
+    argv = [str(image), str(TOY_CFG), str(mim_trained["ckpt"]), "--out", str(out),
+            "--score-thr", "0", "--cfg-options", "model.test_cfg.fcos.score_thr=0.0",
+            "model.test_cfg.fcos.max_per_img=5"]
+    assert demo.main(argv) == 0
+    assert (out / "vis" / image.name).is_file()
+
+
 def test_mim_finds_the_tools() -> None:
     """The installed package exposes .mim/{tools,configs} where openmim looks."""
     from mim.utils import get_installed_path
