@@ -80,6 +80,7 @@ class BenchSettings:
     train_batch: int = 2
     train_shape: tuple[int, int] | None = None
     options: dict[str, bool] = field(default_factory=dict)
+    each_option: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -121,7 +122,12 @@ def benchmark_model(spec: ModelSpec, settings: BenchSettings,
         ref_preds = lat.pop("predictions", None)
         entry.update(lat)
         if want_opts:
-            entries.append(_optimised(model, spec, settings, shape, entry, ref_preds, log))
+            requested = [k for k in OPTION_NAMES if settings.options.get(k)]
+            groups = ([{k: True} for k in requested] if settings.each_option
+                      else [dict.fromkeys(requested, True)])
+            for group in groups:
+                entries.append(_optimised(model, spec, settings, group, shape, entry,
+                                          ref_preds, log))
         if settings.train_steps:
             tshape = settings.train_shape or shape
             log(f"[bench] {spec.label}: training, batch {settings.train_batch} at "
@@ -142,12 +148,11 @@ def benchmark_model(spec: ModelSpec, settings: BenchSettings,
 
 
 def _optimised(model: torch.nn.Module, spec: ModelSpec, settings: BenchSettings,
-               shape: tuple[int, int], ref: dict[str, Any], ref_preds: Any,
-               log: Callable[[str], None]) -> dict[str, Any]:
+               options: dict[str, bool], shape: tuple[int, int], ref: dict[str, Any],
+               ref_preds: Any, log: Callable[[str], None]) -> dict[str, Any]:
     batch = inference_batch(shape, settings.ori_shape, seed=settings.seed)
-    requested = [k for k in OPTION_NAMES if settings.options.get(k)]
-    log(f"[bench] {spec.label}: trying {', '.join(requested)}")
-    state = apply_options(model, settings.options, lambda: model.test_step(fresh(batch)),
+    log(f"[bench] {spec.label}: trying {', '.join(options)}")
+    state = apply_options(model, options, lambda: model.test_step(fresh(batch)),
                           torch.device(settings.device).type)
     applied = state.applied
     entry: dict[str, Any] = {"name": f"{spec.label} [{'+'.join(applied) or 'none applied'}]",

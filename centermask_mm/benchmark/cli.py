@@ -78,6 +78,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also measure with backbone and neck under bf16 autocast")
     p.add_argument("--compile", action="store_true",
                    help="also measure with torch.compile of backbone and neck")
+    p.add_argument("--each-option", action="store_true",
+                   help="measure every requested switch on its own instead of all together")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs")
     p.add_argument("--out", type=Path, default=None, help="write the JSON record here")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables here")
@@ -149,7 +151,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         train_shape=tuple(args.train_shape) if args.train_shape else None,
         options={"fuse_conv_bn": args.fuse_conv_bn, "channels_last": args.channels_last,
                  "bf16": args.bf16, "compile": args.compile},
-        seed=args.seed)
+        each_option=args.each_option, seed=args.seed)
 
     def log(msg: str) -> None:
         if not args.quiet:

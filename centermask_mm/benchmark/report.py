@@ -53,8 +53,14 @@ def latency_table(result: dict[str, Any]) -> str:
         note = ""
         if e.get("speedup_vs_reference") is not None:
             diff = e.get("output_diff") or {}
-            note = (f"x{e['speedup_vs_reference']:.2f} vs reference, "
-                    f"{'identical' if diff.get('identical') else 'outputs differ'}")
+            if diff.get("identical"):
+                same = "outputs identical"
+            elif "min_matched_iou" in diff:
+                same = (f"box IoU >= {diff['min_matched_iou']:.4f}, "
+                        f"{100 * diff.get('mask_pixels_differ', 0.0):.3f}% mask px differ")
+            else:
+                same = "outputs differ"
+            note = f"x{e['speedup_vs_reference']:.2f} vs reference, {same}"
         rows.append([e["name"], "x".join(map(str, e["shape"])), _fmt(lat["median"]),
                      _fmt(lat["p90"]), _fmt(lat["median"] / base, 3) if base else "-", det,
                      _fmt(e.get("params_m"), 1), _fmt(peak, 0), note])

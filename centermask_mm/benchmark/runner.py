@@ -66,6 +66,21 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _model_and_device(model_or_config: nn.Module | Any, device: str | torch.device | None
+                      ) -> tuple[nn.Module, torch.device]:
+    """A detector (unwrapped from DDP-style wrappers) and its device; builds from a config."""
+    if isinstance(model_or_config, nn.Module):
+        from mmengine.model import is_model_wrapper
+
+        model = model_or_config
+        while is_model_wrapper(model):
+            model = model.module
+        return model, model_device(model)
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return build_model(model_or_config, str(device)), torch.device(device)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -189,14 +204,7 @@ def measure_latency(model_or_config: nn.Module | Any,
     if runs < 1 or warmup < 0 or (stage_runs is not None and stage_runs < 0):
         raise ValueError(f"measure_latency: need runs >= 1, warmup >= 0, stage_runs >= 0; "
                          f"got runs={runs}, warmup={warmup}, stage_runs={stage_runs}")
-    if isinstance(model_or_config, nn.Module):
-        model = model_or_config
-        dev = model_device(model)
-    else:
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = build_model(model_or_config, str(device))
-        dev = torch.device(device)
+    model, dev = _model_and_device(model_or_config, device)
     stage_runs = runs if stage_runs is None else stage_runs
     batch = inference_batch(shape, ori_shape, seed=seed)
     was_training = model.training
@@ -315,14 +323,7 @@ def measure_training(model_or_config: nn.Module | Any,
     if steps < 1 or warmup < 0:
         raise ValueError(f"measure_training: need steps >= 1 and warmup >= 0, got "
                          f"steps={steps}, warmup={warmup}")
-    if isinstance(model_or_config, nn.Module):
-        model = model_or_config
-        dev = model_device(model)
-    else:
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = build_model(model_or_config, str(device))
-        dev = torch.device(device)
+    model, dev = _model_and_device(model_or_config, device)
     batch = training_batch(shape, batch_size, num_classes(model), num_gt, seed)
     params = [p for p in model.parameters() if p.requires_grad]
     wrapper = OptimWrapper(torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4))
