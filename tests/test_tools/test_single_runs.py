@@ -85,7 +85,9 @@ def _mim_env(tmp: Path) -> dict[str, str]:
 
     site = tmp / "site"
     site.mkdir()
-    dist_info = Path(distribution("centermask_mm")._path)  # type: ignore[attr-defined]
+    dist = distribution("centermask_mm")
+    metadata = next(f for f in dist.files or [] if f.name == "METADATA")
+    dist_info = Path(dist.locate_file(metadata)).parent
     shutil.copytree(dist_info, site / dist_info.name)
     (site / "centermask_mm").symlink_to(REPO / "centermask_mm", target_is_directory=True)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
