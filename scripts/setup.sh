@@ -76,4 +76,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -x "$VENV/bin/orc
   touch "$stamp"
 fi
 
+# openmim 0.3.9 runs <site-packages>/centermask_mm/.mim/tools/*.py; a PEP 660 editable
+# install leaves no package folder there, so link the source package (outside the stamp
+# check, so older environments get it too).
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+[ -e "$site/centermask_mm" ] || ln -s "$PWD/centermask_mm" "$site/centermask_mm"
+
 log "done in $(( $(date +%s) - t0 )) s"
