@@ -89,11 +89,13 @@ def compute_ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for r in RATIOS:
         num, den = by_name.get(r.numerator), by_name.get(r.denominator)
-        value = None
+        value = mac_ratio = None
         if num and den and not num.get("error") and not den.get("error"):
             value = round(num["latency_ms"]["median"] / den["latency_ms"]["median"], 4)
+            if num.get("gmacs") and den.get("gmacs"):
+                mac_ratio = round(num["gmacs"] / den["gmacs"], 4)
         rows.append({"title": r.title, "numerator": r.numerator, "denominator": r.denominator,
-                     "ratio": value, "goal": r.goal,
+                     "ratio": value, "mac_ratio": mac_ratio, "goal": r.goal,
                      "paper": round(r.paper, 3) if r.paper is not None else None,
                      "paper_note": r.paper_note,
                      "met": (value <= r.goal) if (value is not None and r.goal) else None})
@@ -111,16 +113,19 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]], command: str) -
         f"{result['settings']['runs']} timed runs, median; fixed detection count; "
         "random weights; see docs/benchmarks.md.",
         f"Command: `{command}`", "",
-        "| ratio | measured | goal | paper | goal met |",
-        "|---|---:|---:|---:|:---:|",
+        "| ratio | measured | goal | paper | goal met | GMAC ratio |",
+        "|---|---:|---:|---:|:---:|---:|",
     ]
     for r in rows:
         met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
         lines.append(f"| {r['title']} | {_f(r['ratio'], 3)} | {_f(r['goal'], 2)} | "
-                     f"{_f(r['paper'], 2)} ({r['paper_note']}) | {met} |")
-    lines += ["", "| model | input | ms median | ms p90 | dets | "
-              + " | ".join(GROUPS) + " |",
-              "|---|---|---:|---:|---:|" + "---:|" * len(GROUPS)]
+                     f"{_f(r['paper'], 2)} ({r['paper_note']}) | {met} | "
+                     f"{_f(r.get('mac_ratio'), 3)} |")
+    lines += ["", "Median ms per stage group (GMACs in the last column; the GMAC ratio above is "
+              "what compute alone predicts, independent of the machine):", "",
+              "| model | input | ms median | ms p90 | dets | " + " | ".join(GROUPS)
+              + " | GMACs |",
+              "|---|---|---:|---:|---:|" + "---:|" * len(GROUPS) + "---:|"]
     for e in result["models"]:
         if e.get("error"):
             lines.append(f"| {e['name']} | {'x'.join(map(str, e['shape']))} | FAILED: "
@@ -130,7 +135,8 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]], command: str) -
         lat = e["latency_ms"]
         lines.append(f"| {e['name']} | {'x'.join(map(str, e['shape']))} | {_f(lat['median'], 1)}"
                      f" | {_f(lat['p90'], 1)} | {e['detections']['max']} | "
-                     + " | ".join(_f(g.get(k), 1) for k in GROUPS) + " |")
+                     + " | ".join(_f(g.get(k), 1) for k in GROUPS)
+                     + f" | {_f(e.get('gmacs'), 1)} |")
     return "\n".join(lines) + "\n"
 
 

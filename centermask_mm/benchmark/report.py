@@ -83,6 +83,18 @@ def stage_table(result: dict[str, Any]) -> str:
     return _table(["model", *present, "staged total", "end-to-end"], rows)
 
 
+def macs_table(result: dict[str, Any]) -> str:
+    """Conv / linear GMACs per stage: the machine-independent side of the breakdown."""
+    entries = [e for e in result["models"] if e.get("stage_gmacs")
+               and e.get("variant", "reference") == "reference"]
+    if not entries:
+        return "(no MAC count)"
+    present = [s for s in STAGE_ORDER if any(s in e["stage_gmacs"] for e in entries)]
+    rows = [[e["name"], *(_fmt(e["stage_gmacs"].get(s), 2) for s in present),
+             _fmt(e.get("gmacs"), 2)] for e in entries]
+    return _table(["model", *present, "total"], rows)
+
+
 def train_table(result: dict[str, Any]) -> str:
     """Training-step throughput and peak memory of the models that were trained."""
     rows = []
@@ -112,7 +124,8 @@ def format_report(result: dict[str, Any]) -> str:
             f"fixed detection count {'on' if s.get('fixed_count') else 'off'}")
     parts = [head, "", "Latency (ms per image)", latency_table(result), "",
              "Stage breakdown (median exclusive ms; 'other' = outside every stage)",
-             stage_table(result)]
+             stage_table(result), "",
+             "Compute (GMACs of conv / deconv / linear layers per stage)", macs_table(result)]
     train = train_table(result)
     if not train.startswith("(no"):
         parts += ["", "Training", train]

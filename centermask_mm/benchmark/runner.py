@@ -32,7 +32,7 @@ from .hardware import hardware_info
 from .inputs import fresh, inference_batch, training_batch
 from .memory import PeakMemory
 from .models import build_model, fixed_detections, num_classes
-from .stages import StageTimer, group_times
+from .stages import MacCounter, StageTimer, group_times
 
 
 def summarize(ms: Sequence[float]) -> dict[str, Any]:
@@ -163,6 +163,7 @@ def measure_latency(model_or_config: nn.Module | Any,
                     fixed_count: bool = True,
                     ori_shape: Sequence[int] | None = None,
                     seed: int = 0,
+                    count_macs: bool = True,
                     keep_predictions: bool = False) -> dict[str, Any]:
     """Inference latency per image at batch 1, with a stage breakdown and peak memory.
 
@@ -184,6 +185,8 @@ def measure_latency(model_or_config: nn.Module | Any,
         ori_shape (Sequence[int], optional): Original image shape for paste-back;
             defaults to ``shape``.
         seed (int): Seed of the synthetic image.
+        count_macs (bool): One more run counting conv / linear multiply-accumulates per
+            stage (``stage_gmacs``; needs ``stage_runs > 0``).
         keep_predictions (bool): Also return the last run's ``pred_instances`` tensors
             under ``'predictions'`` (not JSON-serialisable; used by equality checks).
 
@@ -192,9 +195,10 @@ def measure_latency(model_or_config: nn.Module | Any,
         ``latency_ms`` (:func:`summarize` of the end-to-end runs), ``stages_ms`` (median
         exclusive ms per stage plus ``other``), ``stage_groups_ms``, ``staged_total_ms``
         (median of the staged runs' totals), ``staged_over_end_to_end`` (their ratio to
-        the end-to-end median, ~1 on a quiet machine), ``top_k``, ``detections`` (min and max over
-        all runs), ``fixed_count`` (what was biased), ``memory`` (:class:`PeakMemory`),
-        ``hardware`` (:func:`~centermask_mm.benchmark.hardware.hardware_info`).
+        the end-to-end median, ~1 on a quiet machine), ``stage_gmacs`` / ``gmacs``
+        (conv and linear GMACs per stage and in total; machine-independent), ``top_k``,
+        ``detections`` (min and max over all runs), ``fixed_count`` (what was biased),
+        ``memory`` (:class:`PeakMemory`), ``hardware`` (:func:`.hardware.hardware_info`).
 
     Raises:
         ValueError: ``runs < 1``, ``warmup < 0`` or a bad shape.
@@ -215,6 +219,7 @@ def measure_latency(model_or_config: nn.Module | Any,
     per_stage: dict[str, list[float]] = {}
     others: list[float] = []
     out: Any = None
+    macs: dict[str, int] = {}
     try:
         with fixed_detections(model) if fixed_count else _no_fix(model) as fix, \
                 PeakMemory(dev) as mem, torch.no_grad():
@@ -236,6 +241,11 @@ def measure_latency(model_or_config: nn.Module | Any,
                         for name, t in timer.times.items():
                             per_stage.setdefault(name, []).append(t)
                         others.append(ms - sum(timer.times.values()))
+                    if count_macs:
+                        # A separate run: the hooks' overhead must not reach the timings.
+                        with MacCounter(model, timer) as counter:
+                            model.test_step(fresh(batch))
+                        macs = counter.macs
     finally:
         model.train(was_training)
     top_k = fix["top_k"]
@@ -261,6 +271,8 @@ def measure_latency(model_or_config: nn.Module | Any,
         # ~1 on a quiet machine; far from 1 means the timer or the machine disturbed the runs
         "staged_over_end_to_end": (round(statistics.median(totals) / statistics.median(e2e), 3)
                                    if totals else None),
+        "stage_gmacs": {k: round(v / 1e9, 4) for k, v in macs.items()},
+        "gmacs": round(sum(macs.values()) / 1e9, 4) if macs else None,
         "top_k": top_k,
         "detections": {"min": min(counts), "max": max(counts)},
         "fixed_count": dict(fix) if fixed_count else None,

@@ -101,6 +101,9 @@ class StageTimer:
         self.times: dict[str, float] = {}
         self._patched: list[tuple[Any, str, bool, Any]] = []
         self._stack: list[list[float]] = []  # [start, child_time] per active stage
+        self._names: list[str] = []
+        #: id(module) -> stage, for stages that are a module's ``forward``.
+        self.module_stage: dict[int, str] = {}
 
     def _sync(self) -> None:
         if self.cuda:
@@ -112,12 +115,14 @@ class StageTimer:
             self._sync()
             frame = [time.perf_counter(), 0.0]
             self._stack.append(frame)
+            self._names.append(name)
             try:
                 return fn(*args, **kwargs)
             finally:
                 self._sync()
                 elapsed = time.perf_counter() - frame[0]
                 self._stack.pop()
+                self._names.pop()
                 self.times[name] = self.times.get(name, 0.0) + (elapsed - frame[1]) * 1e3
                 if self._stack:
                     self._stack[-1][1] += elapsed
@@ -133,6 +138,8 @@ class StageTimer:
             setattr(module, method, self._wrap(name, original))
             self._patched.append((module, method, had_own, original))
             self.stages.append(name)
+            if method == "forward":
+                self.module_stage[id(module)] = name
         self.reset()
         return self
 
@@ -143,11 +150,18 @@ class StageTimer:
             else:
                 delattr(module, method)
         self._patched.clear()
+        self.module_stage.clear()
 
     def reset(self) -> None:
         """Zero the accumulated times (every stage of this model gets a 0.0 entry)."""
         self.times = dict.fromkeys(self.stages, 0.0)
         self._stack.clear()
+        self._names.clear()
+
+    @property
+    def active(self) -> str:
+        """The innermost stage running now, or ``'other'``."""
+        return self._names[-1] if self._names else "other"
 
 
 def group_times(stage_ms: dict[str, float]) -> dict[str, float]:
@@ -157,3 +171,58 @@ def group_times(stage_ms: dict[str, float]) -> dict[str, float]:
         group = STAGE_GROUPS.get(name, name)
         out[group] = out.get(group, 0.0) + ms
     return out
+
+
+def _macs(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> int:
+    """Multiply-accumulates of one call of a conv / deconv / linear layer (0 otherwise)."""
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor) or not isinstance(output, torch.Tensor):
+        return 0
+    if isinstance(module, nn.Linear):
+        return output.numel() * module.in_features
+    if isinstance(module, nn.ConvTranspose2d):
+        x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+        return 0 if x is None else x.numel() * weight[0].numel()
+    if weight.dim() == 4 and "conv" in type(module).__name__.lower():
+        # (out, in/groups, kh, kw): every output element costs in/groups*kh*kw MACs;
+        # covers nn.Conv2d and mmcv's (modulated) deformable convs.
+        return output.numel() * weight[0].numel()
+    return 0
+
+
+class MacCounter:
+    """Count conv / deconv / linear multiply-accumulates per stage of a :class:`StageTimer`.
+
+    Forward hooks on every such layer attribute its MACs to the timer's active stage. FLOPs
+    do not depend on machine load, so they explain a latency ratio where timings are noisy.
+    RoIAlign, NMS, grid_sample and element-wise ops are not counted.
+
+    Attributes:
+        macs (dict[str, int]): MACs per stage (``'other'`` outside every stage).
+    """
+
+    def __init__(self, model: nn.Module, timer: StageTimer) -> None:
+        self.model = model
+        self.timer = timer
+        self.macs: dict[str, int] = {}
+        self._handles: list[Any] = []
+
+    def _hook(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        n = _macs(module, inputs, output)
+        if n:
+            # A stage that is itself a layer finishes its forward before forward hooks run.
+            stage = self.timer.module_stage.get(id(module)) or self.timer.active
+            self.macs[stage] = self.macs.get(stage, 0) + n
+
+    def __enter__(self) -> MacCounter:
+        for module in self.model.modules():
+            if isinstance(module, nn.Linear | nn.ConvTranspose2d) or (
+                    isinstance(getattr(module, "weight", None), torch.Tensor)
+                    and "conv" in type(module).__name__.lower()):
+                self._handles.append(module.register_forward_hook(self._hook))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()

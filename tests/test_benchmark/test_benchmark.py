@@ -95,6 +95,9 @@ def test_stage_breakdown_complete_and_adds_up(bench_result: dict, name: str,
     assert sum(e["stages_ms"].values()) == pytest.approx(total, abs=0.05)
     # ... and almost all of it is inside a named stage.
     assert e["stages_ms"]["other"] < 0.3 * total
+    # Compute is attributed to the stages that run convolutions / linear layers.
+    assert e["gmacs"] == pytest.approx(sum(e["stage_gmacs"].values()), abs=1e-3)
+    assert {"backbone", "fpn", "mask_head"} <= set(e["stage_gmacs"]) <= stages - {"other"}
     groups = e["stage_groups_ms"]
     assert groups["backbone+FPN"] == pytest.approx(
         e["stages_ms"]["backbone"] + e["stages_ms"]["fpn"], abs=0.01)
@@ -192,6 +195,29 @@ def test_stage_timer_times_are_exclusive_and_removed() -> None:
     assert times["backbone"] >= 100.0
     assert times["fpn"] < 60.0  # without exclusive timing it would be >= 105 ms
     assert "forward" not in vars(model.backbone) and "forward" not in vars(model.neck)
+
+
+def test_mac_counter_counts_conv_deconv_linear_per_stage() -> None:
+    from centermask_mm.benchmark.stages import MacCounter
+
+    class Neck(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.up = nn.ConvTranspose2d(8, 4, 2, stride=2)
+            self.fc = nn.Linear(4 * 20 * 20, 5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.up(x).flatten(1))
+
+    model = nn.Module()
+    model.backbone = nn.Conv2d(3, 8, 3, padding=1)
+    model.neck = Neck()
+    with torch.no_grad(), StageTimer(model) as timer, MacCounter(model, timer) as counter:
+        model.neck(model.backbone(torch.zeros(1, 3, 10, 10)))
+        model.backbone(torch.zeros(1, 3, 10, 10))  # a second call adds up
+    assert counter.macs == {"backbone": 2 * 8 * 10 * 10 * 3 * 3 * 3,
+                            "fpn": 8 * 10 * 10 * 4 * 2 * 2 + 4 * 20 * 20 * 5}
+    assert not model.backbone._forward_hooks  # hooks removed
 
 
 def test_peak_memory_sees_an_allocation() -> None:
