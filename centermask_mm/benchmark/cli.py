@@ -101,10 +101,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_bench)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Stand-alone parser of ``python -m centermask_mm.benchmark``."""
-    p = argparse.ArgumentParser(prog="python -m centermask_mm.benchmark",
-                                description=DESCRIPTION)
+def build_parser(prog: str = "python -m centermask_mm.benchmark") -> argparse.ArgumentParser:
+    """Stand-alone parser of ``python -m centermask_mm.benchmark`` (or another ``prog``)."""
+    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     add_arguments(p)
     p.set_defaults(func=cmd_bench)
     return p
@@ -195,9 +194,10 @@ def _write_profiles(specs: Sequence[Any], settings: Any, out: Path, log: Any) ->
         log(f"[bench] wrote {path}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m centermask_mm.benchmark``."""
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None,
+         prog: str = "python -m centermask_mm.benchmark") -> int:
+    """Entry point of ``python -m centermask_mm.benchmark``; ``prog`` names it in help."""
+    args = build_parser(prog).parse_args(argv)
     return int(args.func(args) or 0)
 
 
