@@ -79,8 +79,13 @@ def resolve_dataset(requested: str, workspace: Path, repo_root: Path,
 
     env = os.environ.get("CM_TOY_ROOT")
     root = Path(env).expanduser().resolve() if env else workspace / "data" / "toy"
-    spec = toy_spec or toy.ToySpec()
-    toy.ensure(root, spec)
+    marker = root / "SPEC.json"
+    if env and toy_spec is None and marker.exists():
+        # $CM_TOY_ROOT points at an existing toy set: use it as it is.
+        spec = toy.ToySpec(**json.loads(marker.read_text()))
+    else:
+        spec = toy_spec or toy.ToySpec()
+        toy.ensure(root, spec)
     why = ("COCO not found at " + str(coco) + "; using the SYNTHETIC TOY set"
            if requested == "auto" else "data: toy")
     return Dataset("toy", root, f"toy:{spec.fingerprint}",

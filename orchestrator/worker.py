@@ -187,6 +187,32 @@ def measure_latency_ms(runner: Any, n_images: int) -> float | None:
     return statistics.median(times) if times else None
 
 
+_AP_SUFFIXES = ("", "_50", "_75", "_s", "_m", "_l")
+
+
+def fill_empty_coco(test: Mapping[str, Any], evaluators: Any) -> tuple[dict[str, Any], bool]:
+    """Test metrics with the AP keys of a metric that returned nothing set to 0.0.
+
+    mmdet's ``CocoMetric`` returns no keys at all when the model predicted nothing on the
+    whole test set ("The testing results of the whole dataset is empty"); the AP of an empty
+    detection set is 0, so the table gets 0.0 rather than a hole. Returns (metrics, whether
+    anything was filled); the job process tags the run ``cm.empty_predictions=true`` then.
+    """
+    out = dict(test)
+    filled = False
+    for ev in evaluators if isinstance(evaluators, list | tuple) else [evaluators]:
+        if not isinstance(ev, Mapping) or "CocoMetric" not in str(ev.get("type")):
+            continue
+        prefix = ev.get("prefix") or "coco"
+        kinds = ev.get("metric", "bbox")
+        for kind in [kinds] if isinstance(kinds, str) else kinds:
+            keys = [f"{prefix}/{kind}_mAP{s}" for s in _AP_SUFFIXES]
+            if kind in ("bbox", "segm") and not any(k in out for k in keys):
+                out.update(dict.fromkeys(keys, 0.0))
+                filled = True
+    return out, filled
+
+
 def run_mmengine(job: Mapping[str, Any]) -> dict[str, float]:
     """Train, test and measure one resolved mmengine config; returns the final metrics."""
     # torch >= 2.6 loads with weights_only=True by default, which rejects mmengine's own
@@ -222,7 +248,9 @@ def run_mmengine(job: Mapping[str, Any]) -> dict[str, float]:
     # The trained weights are in memory; without this, test() would "resume" the last
     # checkpoint again (mmengine re-runs load_or_resume when nothing was loaded before).
     runner._has_loaded = True
-    test = runner.test() or {}
+    test, empty = fill_empty_coco(runner.test() or {}, cfg.get("test_evaluator"))
+    if empty and client is not None:
+        client.set_tag(job["run_id"], "cm.empty_predictions", "true")
     metrics: dict[str, float] = {}
     for key, value in test.items():
         if isinstance(value, int | float):

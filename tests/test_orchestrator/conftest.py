@@ -1,6 +1,7 @@
 """Helpers for the orchestrator tests: fake studies written into tmp dirs."""
 from __future__ import annotations
 
+import shutil
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,3 +39,22 @@ def ray_executor() -> Iterator[object]:
     ex = make_executor("ray", num_cpus=2, parallel=2)
     yield ex
     ex.shutdown()
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow SQLite store with its schema (creating one takes ~5-10 s)."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, mlflow_template: Path) -> Path:
+    """A fresh workspace whose MLflow store already has its schema."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    shutil.copy(mlflow_template, ws / "mlflow.db")
+    return ws

@@ -38,9 +38,9 @@ def orchestrator(*args: str) -> list[str]:
     return [sys.executable, "-m", "orchestrator.cli", *args]
 
 
-def test_sigkill_then_rerun_runs_every_job_exactly_once(write_study, tmp_path):
+def test_sigkill_then_rerun_runs_every_job_exactly_once(write_study, tmp_path, workspace):
     study_file = write_study(STUDY)
-    ws = tmp_path / "ws"
+    ws = workspace
     cmd = orchestrator("run", str(study_file), "--workspace", str(ws), "--parallel", "2")
     log = open(tmp_path / "first.log", "w")
     first = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)

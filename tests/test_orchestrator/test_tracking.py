@@ -28,8 +28,8 @@ table: {{label: tab:four}}
 """
 
 
-def test_four_concurrent_jobs_lose_no_metrics(write_study, tmp_path, capsys):
-    ws = tmp_path / "ws"
+def test_four_concurrent_jobs_lose_no_metrics(write_study, workspace, capsys):
+    ws = workspace
     rc = main(["run", str(write_study(STUDY)), "--workspace", str(ws), "--parallel", "4"])
     out = capsys.readouterr().out
     print(out)

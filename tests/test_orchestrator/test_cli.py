@@ -1,0 +1,89 @@
+"""The command line: registry, plan/run/status/cancel/retry, bad files, data toy."""
+from __future__ import annotations
+
+import json
+
+from orchestrator import cli
+from orchestrator.cli import build_parser, main
+from orchestrator.queue import SqliteQueue
+from orchestrator.workspace import REPO_ROOT, find_study
+
+from .conftest import FAKE_CONFIG, FIXTURES
+
+FAKE_STUDY = str(FIXTURES / "fake_study.yaml")
+
+
+def test_subcommands_are_registered_from_modules(monkeypatch):
+    names = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore
+    assert {"run", "plan", "status", "cancel", "retry", "ui", "data"} <= names
+    assert "table" in names  # analysis.cli registers itself with one line in COMMAND_MODULES
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("orchestrator.commands", "no_such.module"))
+    assert "table" not in build_parser()._subparsers._group_actions[0].choices  # type: ignore
+
+
+def test_study_is_found_under_experiments():
+    assert find_study("studies/smoke.yaml") == REPO_ROOT / "experiments/studies/smoke.yaml"
+
+
+def test_bad_study_is_rejected_and_nothing_queued(write_study, tmp_path, capsys):
+    bad = write_study(f"name: bad\nbase: {FAKE_CONFIG}\ndata: none\naxes:\n  lr:\n"
+                      "    x: {optim_wrapper.optimizer.lrr: 0.1}\n")
+    ws = tmp_path / "ws"
+    assert main(["run", str(bad), "--workspace", str(ws)]) == 2
+    out = capsys.readouterr().out
+    assert f"{bad}:6: axes.lr.x.optim_wrapper.optimizer.lrr: no key" in out
+    assert "nothing was queued" in out
+    assert not (ws / "queue.db").exists() or SqliteQueue(ws / "queue.db").jobs() == []
+    assert main(["plan", str(bad), "--workspace", str(ws)]) == 2
+
+
+def test_plan_run_rerun_status(workspace, capsys):
+    ws = str(workspace)
+    assert main(["plan", FAKE_STUDY, "--workspace", ws]) == 0
+    out = capsys.readouterr().out
+    assert "4 job(s): 0 cached, 4 to run" in out and "nothing was run" in out
+    assert "optim_wrapper.optimizer.lr: 0.01 -> 0.001" in out
+    assert main(["run", FAKE_STUDY, "--workspace", ws, "--parallel", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "fake-study: 4 succeeded, 0 failed, 0 cancelled" in out
+    assert "orchestrator overhead:" in out
+    assert main(["run", FAKE_STUDY, "--workspace", ws]) == 0
+    assert "nothing to do: all 4 job(s) already finished" in capsys.readouterr().out
+    assert main(["plan", FAKE_STUDY, "--workspace", ws]) == 0
+    out = capsys.readouterr().out
+    assert out.count("hit (done)") == 4 and "4 cached, 0 to run" in out
+    assert main(["status", "--workspace", ws]) == 0
+    assert "fake-study" in capsys.readouterr().out
+    assert main(["status", FAKE_STUDY, "--workspace", ws]) == 0
+    assert capsys.readouterr().out.count("succeeded") >= 4
+
+
+def test_failed_jobs_retry_and_cancel(write_study, workspace, capsys):
+    study = write_study(f"name: flaky\nbase: {FAKE_CONFIG}\ndata: none\nretries: 0\n"
+                        "axes:\n  case:\n    ok: {}\n"
+                        "    bad: {+fake_job.fail_attempts: 1}\n")
+    ws = str(workspace)
+    assert main(["run", str(study), "--workspace", ws, "--parallel", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "RuntimeError: fake failure at epoch 1, attempt 1" in out
+    assert main(["run", str(study), "--workspace", ws]) == 1
+    assert "orchestrator retry --failed" in capsys.readouterr().out
+    assert main(["status", str(study), "--workspace", ws]) == 0
+    assert "failed" in capsys.readouterr().out
+    assert main(["retry", str(study), "--failed", "--workspace", ws]) == 0
+    assert "requeued 1 failed job(s) of flaky" in capsys.readouterr().out
+    assert main(["cancel", str(study), "--workspace", ws]) == 0
+    assert "cancelled 1 job(s) of flaky" in capsys.readouterr().out
+    assert main(["retry", str(study), "--cancelled", "--workspace", ws]) == 0
+    # Attempt 1 of the requeued job fails again by design; attempts restart with retry.
+    assert main(["run", str(study), "--workspace", ws, "--parallel", "1"]) == 1
+    jobs = {j.spec["name"]: j for j in SqliteQueue(workspace / "queue.db").jobs("flaky")}
+    assert jobs["case=ok seed=0"].state == "succeeded" and jobs["case=bad seed=0"].attempts == 1
+
+
+def test_data_toy(tmp_path):
+    out = tmp_path / "toy"
+    assert main(["data", "toy", "--out", str(out), "--num-train", "2", "--num-val", "1",
+                 "--size", "32", "32"]) == 0
+    ann = json.loads((out / "annotations" / "instances_val.json").read_text())
+    assert len(ann["images"]) == 1
