@@ -193,7 +193,8 @@ def measure_latency(model_or_config: nn.Module | Any,
     Returns:
         dict: ``shape``, ``ori_shape``, ``device``, ``threads``, ``warmup``,
         ``latency_ms`` (:func:`summarize` of the end-to-end runs), ``stages_ms`` (median
-        exclusive ms per stage plus ``other``), ``stage_groups_ms``, ``staged_total_ms``
+        exclusive ms per stage plus ``other``), ``stage_runs_ms`` (the same per staged
+        run, with its ``total``), ``stage_groups_ms``, ``staged_total_ms``
         (median of the staged runs' totals), ``staged_over_end_to_end`` (their ratio to
         the end-to-end median, ~1 on a quiet machine), ``stage_gmacs`` / ``gmacs``
         (conv and linear GMACs per stage and in total; machine-independent), ``top_k``,
@@ -258,6 +259,10 @@ def measure_latency(model_or_config: nn.Module | Any,
     stages: dict[str, float] = {k: round(statistics.median(v), 3) for k, v in per_stage.items()}
     if others:
         stages["other"] = round(statistics.median(others), 3)
+    # Every staged run, so that its stages add up exactly to its total.
+    stage_runs_ms = [{**{k: round(v[i], 3) for k, v in per_stage.items()},
+                      "other": round(others[i], 3), "total": round(totals[i], 3)}
+                     for i in range(len(totals))]
     result: dict[str, Any] = {
         "shape": [int(v) for v in shape],
         "ori_shape": [int(v) for v in (ori_shape or shape)],
@@ -266,6 +271,7 @@ def measure_latency(model_or_config: nn.Module | Any,
         "warmup": warmup,
         "latency_ms": summarize(e2e),
         "stages_ms": stages,
+        "stage_runs_ms": stage_runs_ms,
         "stage_groups_ms": {k: round(v, 3) for k, v in group_times(stages).items()},
         "staged_total_ms": summarize(totals) if totals else None,
         # ~1 on a quiet machine; far from 1 means the timer or the machine disturbed the runs

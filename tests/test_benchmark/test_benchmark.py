@@ -93,6 +93,9 @@ def test_stage_breakdown_complete_and_adds_up(bench_result: dict, name: str,
     total = e["staged_total_ms"]["median"]
     # One staged run: the stages plus 'other' are that run's total, by construction ...
     assert sum(e["stages_ms"].values()) == pytest.approx(total, abs=0.05)
+    run = e["stage_runs_ms"][0]
+    assert run["total"] == total and sum(v for k, v in run.items() if k != "total") == \
+        pytest.approx(total, abs=0.05)
     # ... and almost all of it is inside a named stage.
     assert e["stages_ms"]["other"] < 0.3 * total
     # Compute is attributed to the stages that run convolutions / linear layers.
