@@ -147,7 +147,8 @@ class ScaleAdaptiveRoIExtractor(SingleRoIExtractor):
             inds = (target_lvls == i).nonzero(as_tuple=False).squeeze(1)
             if inds.numel() > 0:
                 roi_feats[inds] = self.roi_layers[i](feat, rois[inds])
-            else:
-                # Keep every level in the graph so distributed training sees it used.
+            elif torch.is_grad_enabled():
+                # Keep every level in the graph so distributed training sees it used;
+                # at inference the dummy term is pure cost.
                 roi_feats = roi_feats + feat.sum() * 0.0
         return roi_feats
