@@ -1,0 +1,343 @@
+"""The study files that regenerate the papers' tables (``experiments/studies/*.yaml``).
+
+Every study is planned with the orchestrator itself (``plan_study``: schema, patch keys and
+types, no-op and twin levels, model builds on the meta device) under each of its profiles,
+and then checked against the papers and the configs:
+
+* the table rows name existing levels, select exactly one level combination each, and
+  together cover every job; the job count is rows x seeds;
+* ``table.paper`` resolves in ``analysis/paper_numbers.yaml`` and every row label is one of
+  the paper table's labels;
+* the paper-profile job of every row is the row's config in ``configs/`` (the same resolved
+  config, so the same job as running that config), and rows shared between tables are one
+  job (dedup across studies);
+* every level of a combination applies cleanly on top of the levels before it;
+* the toy profiles that claim to run without downloads reference no ImageNet checkpoint.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from analysis.paper import paper_numbers
+from analysis.spec import study_from_mapping
+from orchestrator.configs import apply_patch, canonical, config_hash, load_base
+from orchestrator.plan import Plan, PlannedJob, plan_study
+from orchestrator.study import Study, load_study
+from orchestrator.workspace import REPO_ROOT, find_study
+
+STUDIES = REPO_ROOT / "experiments" / "studies"
+CM = "configs/centermask/"
+SAIS = "configs/sais/"
+
+
+class Row(NamedTuple):
+    """The config file a table row reproduces, and whether the whole resolved config must
+    be equal (``exact``) or only what the Runner reads (mmdet-based rows whose configs also
+    carry unused top-level variables and registry scopes)."""
+
+    config: str
+    exact: bool = True
+
+
+#: study file -> (paper table id, {row label: Row}). Row order is the paper's.
+EXPECTED: dict[str, tuple[str, dict[str, Row]]] = {
+    "centermask_table1.yaml": ("centermask-table1", {
+        "FCOS (baseline), ours": Row(CM + "fcos_r50_fpn_gn-head-centermask_1x_coco.py"),
+        "+ mask head (Eq. 1)": Row(CM + "centermask_r50_fpn_mask-eq1_1x_coco.py"),
+        "+ mask head (Eq. 2, ours)": Row(CM + "centermask_r50_fpn_mask-eq2_1x_coco.py"),
+        "+ SAM": Row(CM + "centermask_r50_fpn_mask-eq2-sam_1x_coco.py"),
+        "+ Mask scoring": Row(CM + "centermask_r50_fpn_1x_coco.py"),
+    }),
+    "centermask_table2.yaml": ("centermask-table2", {
+        "P3 ~ P7": Row(CM + "centermask_r50_fpn_p3-p7_1x_coco.py"),
+        "P3 ~ P6": Row(CM + "centermask_r50_fpn_p3-p6_1x_coco.py"),
+        "P3 ~ P5": Row(CM + "centermask_r50_fpn_1x_coco.py"),
+        "P3 ~ P4": Row(CM + "centermask_r50_fpn_p3-p4_1x_coco.py"),
+    }),
+    "centermask_table3.yaml": ("centermask-table3", {
+        "MobileNetV2": Row(CM + "centermask_mobilenetv2_fpn_1x_coco.py"),
+        "VoVNetV2-19": Row(CM + "centermask_v2-19_fpn_1x_coco.py"),
+        "HRNetV2-W18": Row(CM + "centermask_hrnetv2p-w18_fpn_1x_coco.py"),
+        "ResNet-50": Row(CM + "centermask_r50_fpn_1x_coco.py"),
+        "VoVNetV1-39": Row(CM + "centermask_v1-39_fpn_1x_coco.py"),
+        "VoVNetV2-39": Row(CM + "centermask_v2-39_fpn_1x_coco.py"),
+        "HRNetV2-W32": Row(CM + "centermask_hrnetv2p-w32_fpn_1x_coco.py"),
+        "ResNet-101": Row(CM + "centermask_r101_fpn_1x_coco.py"),
+        "VoVNetV1-57": Row(CM + "centermask_v1-57_fpn_1x_coco.py"),
+        "VoVNetV2-57": Row(CM + "centermask_v2-57_fpn_1x_coco.py"),
+        "HRNetV2-W48": Row(CM + "centermask_hrnetv2p-w48_fpn_1x_coco.py"),
+        "ResNeXt-101": Row(CM + "centermask_x101-32x8d_fpn_1x_coco.py"),
+        "VoVNetV1-99": Row(CM + "centermask_v1-99_fpn_1x_coco.py"),
+        "VoVNetV2-99": Row(CM + "centermask_v2-99_fpn_1x_coco.py"),
+    }),
+    "centermask_table4.yaml": ("centermask-table4", {
+        f"VoVNetV1-{d}{suffix}": Row(CM + f"centermask_{cfg}_fpn_1x_coco.py")
+        for d in (39, 57, 99)
+        for suffix, cfg in (("", f"v1-{d}"), (" + residual", f"v1-{d}-res"),
+                            (" + SE", f"v1-{d}-res-se"), (" + eSE, ours", f"v2-{d}"))
+    }),
+    "centermask_table5.yaml": ("centermask-table5", {
+        "Mask R-CNN, ours (R-101-FPN)": Row(CM + "mask-rcnn_r101_fpn_ms-2x_coco.py", False),
+        "CenterMask (R-101-FPN)": Row(CM + "centermask_r101_fpn_ms-2x_coco.py"),
+        "CenterMask* (R-101-FPN)": Row(CM + "centermask_r101_fpn_ms-3x_coco.py"),
+        "Mask R-CNN, ours (X-101-FPN)": Row(CM + "mask-rcnn_x101-32x8d_fpn_ms-3x_coco.py", False),
+        "CenterMask (X-101-FPN)": Row(CM + "centermask_x101-32x8d_fpn_ms-3x_coco.py"),
+        "CenterMask (V-99-FPN)": Row(CM + "centermask_v2-99_fpn_ms-3x_coco.py"),
+        "CenterMask-Lite (M-v2-FPN)": Row(CM + "centermask-lite_mobilenetv2_fpn_4x_coco.py"),
+        "CenterMask-Lite (V-19-FPN)": Row(CM + "centermask-lite_v2-19_fpn_4x_coco.py"),
+        "CenterMask-Lite (R-50-FPN)": Row(CM + "centermask-lite_r50_fpn_4x_coco.py"),
+        "CenterMask-Lite (V-39-FPN)": Row(CM + "centermask-lite_v2-39_fpn_4x_coco.py"),
+    }),
+    "centermask_lite.yaml": ("centermask-table5", {
+        "CenterMask-Lite (M-v2-FPN)": Row(CM + "centermask-lite_mobilenetv2_fpn_4x_coco.py"),
+        "CenterMask-Lite (V-19-FPN)": Row(CM + "centermask-lite_v2-19_fpn_4x_coco.py"),
+        "CenterMask-Lite (R-50-FPN)": Row(CM + "centermask-lite_r50_fpn_4x_coco.py"),
+        "CenterMask-Lite (V-39-FPN)": Row(CM + "centermask-lite_v2-39_fpn_4x_coco.py"),
+    }),
+    "sais_table1.yaml": ("sais-table1", {
+        # The level leaves the unused top-level `input_size` alone (the toy base lacks it).
+        "keeping aspect ratio": Row(SAIS + "sais-cls-noca_r50-caffe_fpn_1333x800_1x_coco.py",
+                                    False),
+        "fixed size": Row(SAIS + "sais-cls-noca_r50-caffe_fpn_768_1x_coco.py"),
+    }),
+    "sais_table2.yaml": ("sais-table2", {
+        # CenterAwareFCOSHead(center_aware=False) stands for mmdet's FCOSHead (see below).
+        "FCOS": Row(SAIS + "fcos_r50-caffe_fpn_gn-head_1x_coco.py", False),
+        "FCOS w/ c": Row(SAIS + "fcos-ca_r50-caffe_fpn_gn-head_1x_coco.py", False),
+        "SAIS": Row(SAIS + "sais-cls-noca_r50-caffe_fpn_768_1x_coco.py"),
+        "SAIS w/ c": Row(SAIS + "sais-cls_r50-caffe_fpn_768_1x_coco.py"),
+    }),
+    "sais_table3.yaml": ("sais-table3", {
+        "w/o fusion": Row(SAIS + "sais-cls_r50-caffe_fpn_768_1x_coco.py"),
+        "w/ fusion": Row(SAIS + "sais_r50-caffe_fpn_768_1x_coco.py"),
+    }),
+    "sais_table4.yaml": ("sais-table4", {
+        "SAIS-640 (ResNet-50-FPN)": Row(SAIS + "sais_r50-caffe_fpn_640_1x_coco.py"),
+        "SAIS-768 (ResNet-50-FPN)": Row(SAIS + "sais_r50-caffe_fpn_768_1x_coco.py"),
+        "SAIS-768 (ResNet-101-FPN)": Row(SAIS + "sais_r101-caffe_fpn_768_1x_coco.py"),
+        "SAIS-768 (ResNeXt-101-FPN)": Row(SAIS + "sais_x101-64x4d_fpn_768_1x_coco.py"),
+    }),
+}
+
+#: `orchestrator run studies/tableN.yaml` names CenterMask's tables (the primary paper).
+ALIASES = {f"table{i}.yaml": f"centermask_table{i}.yaml" for i in range(1, 6)}
+
+#: Rows that are the same job in several tables (paper profile, same seed).
+SHARED_ROWS: list[list[tuple[str, str]]] = [
+    [("centermask_table1.yaml", "+ Mask scoring"), ("centermask_table2.yaml", "P3 ~ P5"),
+     ("centermask_table3.yaml", "ResNet-50")],
+    *([("centermask_table3.yaml", f"VoVNetV{v}-{d}"),
+       ("centermask_table4.yaml", f"VoVNetV1-{d}" + ("" if v == 1 else " + eSE, ours"))]
+      for d in (39, 57, 99) for v in (1, 2)),
+    *([("centermask_lite.yaml", f"CenterMask-Lite ({b}-FPN)"),
+       ("centermask_table5.yaml", f"CenterMask-Lite ({b}-FPN)")]
+      for b in ("M-v2", "V-19", "R-50", "V-39")),
+    [("sais_table1.yaml", "fixed size"), ("sais_table2.yaml", "SAIS")],
+    [("sais_table2.yaml", "SAIS w/ c"), ("sais_table3.yaml", "w/o fusion")],
+    [("sais_table3.yaml", "w/ fusion"), ("sais_table4.yaml", "SAIS-768 (ResNet-50-FPN)")],
+]
+
+#: Studies whose toy profile trains from scratch (runs on a CPU with no downloads). The
+#: others keep the ImageNet initialisation their levels bring (see each file's comment).
+FROM_SCRATCH_TOY = {"smoke.yaml", "centermask_table2.yaml", "sais_table1.yaml",
+                    "sais_table3.yaml"}
+
+#: Top-level keys mmengine's Runner reads; the rest of a config file is parse-time helpers.
+RUNNER_KEYS = frozenset({
+    "model", "train_dataloader", "val_dataloader", "test_dataloader", "train_cfg", "val_cfg",
+    "test_cfg", "val_evaluator", "test_evaluator", "optim_wrapper", "param_scheduler",
+    "default_hooks", "custom_hooks", "env_cfg", "log_processor", "log_level", "visualizer",
+    "vis_backends", "load_from", "resume", "default_scope", "custom_imports",
+    "auto_scale_lr", "randomness", "launcher"})
+
+
+def study_files() -> list[Path]:
+    """Every study file that is not an alias (a symlink to another study file)."""
+    return sorted(p for p in STUDIES.glob("*.yaml") if not p.is_symlink())
+
+
+# --------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory: pytest.TempPathFactory, tiny_toy: Path
+          ) -> Iterator[dict[tuple[str, str], tuple[Study, Plan]]]:
+    """(study file name, profile) -> (study, plan) for every study and profile.
+
+    Planned on the tiny toy set (``data: auto`` falls back to it: COCO is hidden), with the
+    model build check on; builds are cached per model config in the shared workspace.
+    """
+    workspace = tmp_path_factory.mktemp("studies-ws")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CM_COCO_ROOT", str(workspace / "no-coco"))
+        mp.setenv("CM_TOY_ROOT", str(tiny_toy))
+        out = {}
+        for path in study_files():
+            study = load_study(path)
+            for profile in study.profiles:
+                out[(path.name, profile)] = (study, plan_study(
+                    study, profile, workspace=workspace, repo_root=REPO_ROOT))
+        yield out
+
+
+def jobs_of_row(plan: Plan, levels: Mapping[str, str]) -> list[PlannedJob]:
+    return [j for j in plan.jobs if all(j.levels.get(a) == lv for a, lv in levels.items())]
+
+
+def table_rows(study: Study) -> dict[str, dict[str, str]]:
+    return {str(r["name"]): {str(a): str(lv) for a, lv in r["levels"].items()}
+            for r in (study.table or {}).get("rows", [])}
+
+
+def job_tree(study: Study, plan: Plan, job: PlannedJob) -> dict[str, Any]:
+    """The job's resolved config before data binding, every level applied cleanly."""
+    tree = plan.base_config
+    for axis in study.axes:
+        level = axis.level(job.levels[axis.name])
+        assert level is not None
+        tree, issues = apply_patch(tree, level.patch)
+        assert not issues, (f"{study.path.name}: level {axis.name}={level.name} does not apply "
+                            f"after the levels before it in {job.name}: {issues}")
+    assert config_hash(tree) == job.config_hash
+    return tree
+
+
+def runner_view(tree: Any, top: bool = True) -> Any:
+    """What the Runner reads: RUNNER_KEYS at the top, registry ``_scope_`` keys dropped."""
+    if isinstance(tree, Mapping):
+        return {k: runner_view(v, False) for k, v in tree.items()
+                if k != "_scope_" and (not top or k in RUNNER_KEYS)}
+    if isinstance(tree, list | tuple):
+        return [runner_view(v, False) for v in tree]
+    return tree
+
+
+def pretrained_checkpoints(node: Any) -> list[str]:
+    """Checkpoints of every ``Pretrained`` init_cfg in a config tree."""
+    if isinstance(node, Mapping):
+        found = [str(node.get("checkpoint"))] if node.get("type") == "Pretrained" else []
+        return found + [c for v in node.values() for c in pretrained_checkpoints(v)]
+    if isinstance(node, list | tuple):
+        return [c for v in node for c in pretrained_checkpoints(v)]
+    return []
+
+
+# --------------------------------------------------------------------------- tests
+
+def test_every_table_has_a_study_and_every_study_is_known() -> None:
+    names = {p.name for p in study_files()}
+    assert names == set(EXPECTED) | {"smoke.yaml"}
+    loaded = [load_study(STUDIES / n) for n in sorted(names)]
+    assert len({s.name for s in loaded}) == len(loaded), "study names must be unique"
+
+
+@pytest.mark.parametrize("alias,target", sorted(ALIASES.items()))
+def test_table_aliases(alias: str, target: str) -> None:
+    path = STUDIES / alias
+    assert path.is_symlink() and path.resolve() == (STUDIES / target).resolve()
+    found = find_study(f"studies/{alias}")  # as users type it, from the repo root
+    assert found.resolve() == (STUDIES / target).resolve()
+    assert load_study(found).name == load_study(STUDIES / target).name
+
+
+def test_every_study_has_paper_and_toy_profiles(plans: dict) -> None:
+    for path in study_files():
+        study = load_study(path)
+        assert {"paper", "toy"} <= set(study.profiles) or path.name == "smoke.yaml"
+        for profile in study.profiles:
+            assert (path.name, profile) in plans
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED) + ["smoke.yaml"])
+def test_rows_levels_and_job_count(plans: dict, name: str) -> None:
+    for (file, profile), (study, plan) in plans.items():
+        if file != name:
+            continue
+        rows = table_rows(study)
+        seeds = study.profiles[profile].seeds or study.seeds
+        covered: set[str] = set()
+        for row, levels in rows.items():
+            jobs = jobs_of_row(plan, levels)
+            combos = {tuple(sorted(j.levels.items())) for j in jobs}
+            assert len(combos) == 1, f"{name}: row {row!r} selects {len(combos)} combinations"
+            assert sorted(j.seed for j in jobs) == sorted(seeds), (name, profile, row)
+            covered |= {j.job_id for j in jobs}
+        assert len(plan.jobs) == len(rows) * len(seeds), (name, profile)
+        assert covered == {j.job_id for j in plan.jobs}, f"{name}: jobs outside the table"
+        assert plan.duplicates == 0
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_table_section_and_paper_reference(name: str) -> None:
+    import yaml
+
+    raw = yaml.safe_load((STUDIES / name).read_text())
+    info = study_from_mapping(raw, path=STUDIES / name)  # analysis's own validation
+    paper_id, expected_rows = EXPECTED[name]
+    assert info.table is not None and info.table.paper_ref == paper_id
+    names = [r.name for r in info.table.rows]
+    assert names == list(expected_rows), "rows must be the paper's, in the paper's order"
+    labels = list(paper_numbers(paper_id))
+    assert set(names) <= set(labels), f"not paper labels: {set(names) - set(labels)}"
+    # The paper's order is kept among the rows the study trains.
+    assert names == [lb for lb in labels if lb in names]
+    assert info.table.decimals == 1
+    assert set(info.table.paper) == set(names), "every row has the paper's numbers"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_paper_rows_are_the_configs(plans: dict, name: str) -> None:
+    study, plan = plans[(name, "paper")]
+    assert not study.profiles["paper"].patch, "the paper profile runs the configs as they are"
+    for row, levels in table_rows(study).items():
+        expected = EXPECTED[name][1][row]
+        want = load_base(REPO_ROOT / expected.config)
+        for job in jobs_of_row(plan, levels):
+            got = job_tree(study, plan, job)
+            if expected.exact:
+                assert config_hash(got) == config_hash(want), f"{name}: {row} != {expected.config}"
+                continue
+            got_r, want_r = runner_view(got), runner_view(want)
+            if name == "sais_table2.yaml" and row in ("FCOS", "FCOS w/ c"):
+                # The study's FCOS head is CenterAwareFCOSHead with center_aware off/on, so
+                # that one switch serves both methods; off it is mmdet's FCOSHead exactly.
+                head = got_r["model"]["bbox_head"]
+                assert head["type"] == "CenterAwareFCOSHead"
+                if row == "FCOS":
+                    assert head.pop("center_aware") is False
+                    head["type"] = "FCOSHead"
+            assert canonical(got_r) == canonical(want_r), f"{name}: {row} != {expected.config}"
+
+
+def test_shared_rows_are_one_job(plans: dict) -> None:
+    for group in SHARED_ROWS:
+        ids = []
+        for name, row in group:
+            study, plan = plans[(name, "paper")]
+            ids.append({j.seed: j.job_id for j in jobs_of_row(plan, table_rows(study)[row])})
+        common = set.intersection(*(set(i) for i in ids))
+        assert common, group
+        for seed in common:
+            assert len({i[seed] for i in ids}) == 1, f"not one job: {group} (seed {seed})"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED) + ["smoke.yaml"])
+def test_toy_profile_is_toy(plans: dict, name: str) -> None:
+    study, plan = plans[(name, "toy")]
+    assert plan.dataset.kind == "toy"
+    for job in plan.jobs:
+        tree = job_tree(study, plan, job)
+        checkpoints = pretrained_checkpoints(tree["model"])
+        if name in FROM_SCRATCH_TOY:
+            assert not checkpoints, f"{name}: {job.name} loads {checkpoints}"
+            assert tree["train_cfg"]["max_epochs"] <= 12
+        else:
+            # The documented exception: the levels bring their ImageNet initialisation.
+            assert all(c.startswith("data/pretrained/") for c in checkpoints)
+    if name not in FROM_SCRATCH_TOY:
+        assert any(pretrained_checkpoints(job_tree(study, plan, j)["model"])
+                   for j in plan.jobs), f"{name}: update FROM_SCRATCH_TOY and the comment"
+
