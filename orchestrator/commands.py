@@ -21,6 +21,11 @@ from .workspace import REPO_ROOT, Workspace, find_study
 # the commands so that `orchestrator --help` stays instant.
 
 
+# MLflow prints a "View run ... at: URL" line for every run it ends; the orchestrator prints
+# its own summary instead.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
 def _say(text: str = "") -> None:
     print(text, flush=True)
 

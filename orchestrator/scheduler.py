@@ -172,11 +172,15 @@ class Scheduler:
         if not config.exists():
             dump_config(job.config, config)
         run_id = rec.run_id
-        if self.tracker is not None and run_id is None:
+        if self.tracker is not None:
             t1 = time.perf_counter()
-            assert self.experiment_id is not None and self.parent_id is not None
-            run_id = self.tracker.job_run(self.plan, job, self.experiment_id, self.parent_id)
-            self.queue.set_run_id(rec.job_id, run_id)
+            if run_id is None:
+                assert self.experiment_id is not None and self.parent_id is not None
+                run_id = self.tracker.job_run(self.plan, job, self.experiment_id,
+                                              self.parent_id)
+                self.queue.set_run_id(rec.job_id, run_id)
+            else:
+                self.tracker.job_restarted(run_id, rec.attempts)
             self.overhead["mlflow_run_s"].append(time.perf_counter() - t1)
         fake = job.config.get("fake_job")
         spec: dict[str, Any] = {
@@ -184,7 +188,7 @@ class Scheduler:
             "config": str(config), "work_dir": str(work), "run_id": run_id,
             "tracking_uri": self.worker_uri if run_id else None, "attempt": rec.attempts,
             "seed": job.seed, "latency_images": self.settings.latency_images,
-            "fake": fake}
+            "fake": fake, "prepared_at": time.time()}
         (work / "job.json").write_text(json.dumps(spec, indent=1))
         res = self.plan.profile.resources
         pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT),
@@ -192,8 +196,9 @@ class Scheduler:
         launch = Launch(rec.job_id, [sys.executable, "-m", "orchestrator.worker",
                                      str(work / "job.json")],
                         log=work / "worker.log", cwd=REPO_ROOT,
-                        env={"PYTHONPATH": pythonpath}, gpus=res.gpus_per_job,
-                        cpus=res.cpus_per_job)
+                        env={"PYTHONPATH": pythonpath,
+                             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"},
+                        gpus=res.gpus_per_job, cpus=res.cpus_per_job)
         self.overhead["prepare_s"].append(time.perf_counter() - t0)
         return launch
 

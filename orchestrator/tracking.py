@@ -182,6 +182,12 @@ class Tracker:
         self.client.log_batch(run.info.run_id, params=params)
         return run.info.run_id
 
+    def job_restarted(self, run_id: str, attempt: int) -> None:
+        """A retried (or resumed) job logs into its run again: mark it running."""
+        self.client.update_run(run_id, status="RUNNING")
+        self.client.set_tag(run_id, "cm.status", "running")
+        self.client.set_tag(run_id, "cm.attempts", str(attempt))
+
     def job_failed(self, run_id: str, error: str, log: Path | None, final: bool,
                    attempts: int, cancelled: bool = False) -> None:
         """Record a failed attempt; ``final`` ends the run as FAILED (or KILLED)."""

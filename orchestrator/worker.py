@@ -272,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m orchestrator.worker WORK_DIR/job.json", file=sys.stderr)
         return 2
+    t_main = time.time()
     job = json.loads(Path(argv[0]).read_text())
     work = Path(job["work_dir"])
     result = work / RESULT
@@ -289,11 +290,16 @@ def main(argv: list[str] | None = None) -> int:
         write_json(work / "error.json", {"type": type(exc).__name__, "message": str(exc),
                                          "traceback": traceback.format_exc()})
         return 1
+    t1 = time.time()
     write_json(work / "metrics.json", metrics)
     sys.stdout.flush()
     _finish_run(job, metrics, [work / "metrics.json", work / "worker.log"])
+    t2 = time.time()
+    # From the orchestrator writing job.json (just before it starts the process) to main().
+    timing = {"startup_s": t_main - float(job.get("prepared_at", t_main)), "job_s": t1 - t0,
+              "finish_s": t2 - t1}
     write_json(result, {"job_id": job["job_id"], "status": "succeeded",
-                        "seconds": time.time() - t0, "metrics": metrics})
+                        "seconds": t2 - t0, "timing": timing, "metrics": metrics})
     print(f"=== job {job['job_id']} succeeded in {time.time() - t0:.1f} s", flush=True)
     return 0
 
