@@ -145,8 +145,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     total = sum(todo_s)
     est_text = (f"about {_fmt_s(total)} of job time" if todo_s else "no estimate") + (
         f" (+{unknown} job(s) never run before, no estimate)" if unknown and todo_s else "")
-    _say(f"{len(plan.jobs)} job(s): {hits} cached, {len(plan.jobs) - hits} to run; {est_text}"
-         + (f"; {plan.duplicates} duplicate(s) folded" if plan.duplicates else ""))
+    _say(f"{len(plan.jobs)} job(s): {hits} cached, {len(plan.jobs) - hits} to run; {est_text}")
     _say(f"planned in {planned_s:.2f} s; nothing was run")
     return 0
 
@@ -226,18 +225,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _term)
     sched = Scheduler(plan, queue, executor, ws, tracker, worker_uri, exp_id, parent,
                       settings, out=_say)
+    summary = None
     try:
         summary = sched.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
         executor.shutdown()
-        if server is not None:
-            try:
-                tracker.finish_study(parent, sched.counts())
-            finally:
+        try:
+            if summary is not None:  # interrupted: the study run stays open for the rerun
+                tracker.finish_study(parent, summary.counts)
+        finally:
+            if server is not None:
                 server.stop()
-    if server is None:
-        tracker.finish_study(parent, summary.counts)
     c = summary.counts
     _say(f"{plan.study.name}: {c['succeeded']} succeeded, {c['failed']} failed, "
          f"{c['cancelled']} cancelled in {time.perf_counter() - t_start:.0f} s")

@@ -77,7 +77,6 @@ class Plan:
     base_config: Tree = field(repr=False)
     code: str
     jobs: list[PlannedJob]
-    duplicates: int
     seconds: dict[str, float]
 
     def job(self, job_id: str) -> PlannedJob | None:
@@ -174,6 +173,9 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     base, issues = apply_patch(loaded, profile.patch)
     problems += _issue_problems(study, ("profiles", profile.name, "patch"), issues)
     base_hash = config_hash(base)
+    # The override must apply to the base too; then it is checked once, here.
+    base_after, issues = apply_patch(base, profile.override)
+    problems += _issue_problems(study, ("profiles", profile.name, "override"), issues)
 
     # Each level alone on the base: key typos, type mismatches, no-ops, twins.
     for axis in study.axes:
@@ -214,15 +216,30 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     manifests: dict[str, dict[str, Any]] = {}
     failed_models: dict[str, str] = {}
     jobs: list[PlannedJob] = []
-    seen_ids: set[str] = set()
-    duplicates = 0
+    seen_configs: dict[str, str] = {}
     for combo in combinations(study):
         tree = base
         touched: list[str] = []
         for level in combo:
             tree, _ = apply_patch(tree, level.patch)
             touched += leaf_keys(level.patch)
+        tree, issues = apply_patch(tree, profile.override)
+        if issues:  # a level removed or retyped a key the override sets
+            where = [("profiles", profile.name, "override", i.key) for i in issues]
+            problems += [study.problem(w, f"{i.message} (with levels "
+                                          f"{', '.join(lv.name for lv in combo)})")
+                         for w, i in zip(where, issues, strict=True)]
+            continue
         chash = config_hash(tree)
+        names = ", ".join(f"{lv.axis}={lv.name}" for lv in combo)
+        if chash in seen_configs:
+            # Another axis or the profile override undid a level: the table would show two
+            # rows that are one job.
+            key = (("profiles", profile.name, "override") if profile.override else ("axes",))
+            problems.append(study.problem(key, f"combinations ({seen_configs[chash]}) and "
+                                               f"({names}) resolve to the same config"))
+            continue
+        seen_configs[chash] = names
         bound = bind(tree, data)
         ann_key = canonical({k: bound.get(k) for k in (
             "train_dataloader", "val_dataloader", "test_dataloader")})
@@ -247,14 +264,10 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
                 msg = f"model fails to build: {failed_models[model_key][:400]}"
                 problems += [study.problem(w, msg) for w in where]
                 continue
-        changes = diff(base, tree, touched)
+        changes = diff(base_after, tree, touched)
         level_names = {lv.axis: lv.name for lv in combo}
         for seed in seeds:
             jid = job_id(chash, seed, data_manifest, code)
-            if jid in seen_ids:
-                duplicates += 1
-                continue
-            seen_ids.add(jid)
             final = {**bound, "randomness": {**(bound.get("randomness") or {}), "seed": seed}}
             name = ",".join(f"{a}={lv}" for a, lv in level_names.items())
             jobs.append(PlannedJob(job_id=jid, name=f"{name} seed={seed}".strip(),
@@ -267,7 +280,7 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     seconds["expand"] = time.perf_counter() - t0 - sum(seconds.values())
     seconds["total"] = time.perf_counter() - t0
     return Plan(study=study, profile=profile, dataset=data, base_path=base_path,
-                base_config=base, code=code, jobs=jobs, duplicates=duplicates, seconds=seconds)
+                base_config=base, code=code, jobs=jobs, seconds=seconds)
 
 
 def expected_job_hashes(study_path: str | Path, profile: str | None = None,

@@ -26,7 +26,7 @@ TOP_LEVEL_KEYS: frozenset[str] = frozenset({
     "name", "description", "kind", "base", "data", "axes", "expand", "rows", "exclude",
     "seeds", "profiles", "default_profile", "resources", "table", "retries"})
 PROFILE_KEYS: frozenset[str] = frozenset({
-    "description", "data", "patch", "base", "seeds", "resources"})
+    "description", "data", "patch", "override", "base", "seeds", "resources"})
 RESOURCE_KEYS: frozenset[str] = frozenset({"gpus_per_job", "cpus_per_job"})
 DATA_CHOICES: tuple[str, ...] = ("auto", "coco", "toy", "none")
 EXPAND_CHOICES: tuple[str, ...] = ("product", "zip", "rows")
@@ -103,6 +103,8 @@ class Profile:
         name: Profile name (``--profile``).
         data: ``auto`` | ``coco`` | ``toy`` | ``none``.
         patch: Config keys every job of the profile gets (applied before the levels).
+        override: Config keys applied *after* the levels (e.g. a toy schedule that must win
+            over a level's own schedule).
         base: Base config replacing the study's for this profile, or ``None``.
         seeds: Seeds replacing the study's for this profile, or ``None``.
         resources: Resources of the profile's jobs.
@@ -116,6 +118,7 @@ class Profile:
     seeds: tuple[int, ...] | None
     resources: Resources
     line: int
+    override: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -409,6 +412,7 @@ def parse_study(text: str, path: str | Path) -> Study:
             name=str(p_name),
             data=r.choice(p.get("data"), (*ppath, "data"), DATA_CHOICES, data),
             patch=r.patch(p.get("patch", {}), (*ppath, "patch")),
+            override=r.patch(p.get("override", {}), (*ppath, "override")),
             base=p_base,
             seeds=r.seeds(p["seeds"], (*ppath, "seeds")) if "seeds" in p else None,
             resources=r.resources(p.get("resources"), (*ppath, "resources"), resources),

@@ -66,15 +66,16 @@ class RayExecutor(Executor):
                 kwargs["num_cpus"] = num_cpus
             ray.init(**kwargs)
         self._remote = ray.remote(max_retries=0)(_run_process)
+        self._resources = ray.cluster_resources()  # the loop asks often; nodes rarely change
         self.parallel = parallel
         self._tasks: dict[str, _Task] = {}
 
     def _gpus(self, launch: Launch) -> float:
         # A CPU-only cluster runs GPU-sized jobs on CPUs rather than never scheduling them.
-        return launch.gpus if self._ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        return launch.gpus if self._resources.get("GPU", 0) > 0 else 0.0
 
     def slots(self, launch: Launch) -> int:
-        res = self._ray.cluster_resources()
+        res = self._resources
         gpus = self._gpus(launch)
         if gpus > 0:
             n = max(1, int(res.get("GPU", 0) / gpus + 1e-9))
@@ -123,7 +124,7 @@ class RayExecutor(Executor):
         return list(self._tasks)
 
     def describe(self) -> str:
-        res = self._ray.cluster_resources()
+        res = self._resources
         return (f"ray executor: {int(res.get('CPU', 0))} CPUs, {res.get('GPU', 0):g} GPUs"
                 + (f", {self.parallel} at once" if self.parallel else ""))
 

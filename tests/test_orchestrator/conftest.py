@@ -58,3 +58,11 @@ def workspace(tmp_path: Path, mlflow_template: Path) -> Path:
     ws.mkdir()
     shutil.copy(mlflow_template, ws / "mlflow.db")
     return ws
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's MLflow server, workspace, toy set or COCO."""
+    for name in ("MLFLOW_TRACKING_URI", "CM_WORKSPACE", "CM_TOY_ROOT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CM_COCO_ROOT", str(tmp_path / "no-coco"))

@@ -87,3 +87,13 @@ def test_data_toy(tmp_path):
                  "--size", "32", "32"]) == 0
     ann = json.loads((out / "annotations" / "instances_val.json").read_text())
     assert len(ann["images"]) == 1
+
+
+def test_ui_serves_the_workspace_store_on_loopback(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr("os.execv", lambda exe, argv: calls.append(argv))
+    assert main(["ui", "--workspace", str(tmp_path / "ws"), "--port", "5123"]) == 0
+    (argv,) = calls
+    assert argv[1:4] == ["-m", "mlflow", "ui"]
+    assert argv[argv.index("--host") + 1] == "127.0.0.1" and "5123" in argv
+    assert argv[argv.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path}/ws/mlflow.db"

@@ -221,3 +221,26 @@ def test_search_kind_is_not_expanded_here(write_study, tmp_path, repo_root):
         combinations(study)
     with pytest.raises(StudyError, match="unknown key 'search'"):
         parse_study(GOOD + "search: {n_trials: 3}\n", "x.yaml")
+
+
+def test_profile_override_applies_after_the_levels(write_study, tmp_path, repo_root):
+    text = GOOD + ("profiles:\n  toy:\n    patch: {optim_wrapper.optimizer.lr: 0.5}\n"
+                   "    override: {train_cfg.max_epochs: 1}\n"
+                   "  flat:\n    override: {optim_wrapper.optimizer.momentum: 0.1}\n"
+                   "  typo:\n    override: {optim_wrapper.optimizer.momentun: 0.1}\n")
+    study = load_study(write_study(text))
+    plan = plan_study(study, "toy", workspace=tmp_path / "ws", repo_root=repo_root)
+    # The patch is under the levels (lr level 'low' wins), the override over them.
+    assert {j.config["train_cfg"]["max_epochs"] for j in plan.jobs} == {1}
+    assert {j.config["optim_wrapper"]["optimizer"]["lr"] for j in plan.jobs} == {0.5, 0.001}
+    low_m5 = next(j for j in plan.jobs if j.levels == {"lr": "low", "momentum": "m5"})
+    assert low_m5.diff == [("optim_wrapper.optimizer.lr", 0.5, 0.001),
+                           ("optim_wrapper.optimizer.momentum", 0.9, 0.5)]
+    # An override that undoes an axis makes rows that are one job: rejected.
+    with pytest.raises(StudyError) as info:
+        plan_study(study, "flat", workspace=tmp_path / "ws", repo_root=repo_root)
+    assert "(lr=high, momentum=m9) and (lr=high, momentum=m5) resolve to the same config" in (
+        str(info.value))
+    with pytest.raises(StudyError) as info:
+        plan_study(study, "typo", workspace=tmp_path / "ws", repo_root=repo_root)
+    assert "profiles.typo.override.optim_wrapper.optimizer.momentun" in str(info.value)
