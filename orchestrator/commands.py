@@ -308,6 +308,19 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     _say(f"cancelled {len(ids)} job(s) of {name}" + (": " + ", ".join(ids) if ids else ""))
     if ids:
         _say("a running orchestrator stops them within its heartbeat period (5 s)")
+    runs = [r for r in (queue.get(i) for i in ids) if r is not None and r.run_id]
+    if runs:
+        # Close their MLflow runs now, in case no orchestrator is alive to do it.
+        from .tracking import Tracker
+
+        uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
+        try:
+            tracker = Tracker(uri)
+            for rec in runs:
+                tracker.job_failed(rec.run_id, "cancelled", None, final=True,  # type: ignore[arg-type]
+                                   attempts=rec.attempts, cancelled=True)
+        except Exception as exc:  # noqa: BLE001 - the queue is what matters
+            _say(f"(could not mark their MLflow runs cancelled in {uri}: {exc})")
     return 0
 
 

@@ -34,6 +34,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def ray_executor() -> Iterator[object]:
     """One local Ray (2 CPUs, at most 2 jobs in flight) for every Ray test (~3-10 s start)."""
+    pytest.importorskip("ray")  # the optional [ray] extra
     from orchestrator.executors import make_executor
 
     ex = make_executor("ray", num_cpus=2, parallel=2)

@@ -74,11 +74,20 @@ def test_failed_jobs_retry_and_cancel(write_study, workspace, capsys):
     assert "requeued 1 failed job(s) of flaky" in capsys.readouterr().out
     assert main(["cancel", str(study), "--workspace", ws]) == 0
     assert "cancelled 1 job(s) of flaky" in capsys.readouterr().out
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workspace}/mlflow.db")
+    exp = client.get_experiment_by_name("flaky")
+    (bad,) = client.search_runs([exp.experiment_id], "tags.`cm.level.case` = 'bad'")
+    assert bad.info.status == "KILLED" and bad.data.tags["cm.status"] == "cancelled"
     assert main(["retry", str(study), "--cancelled", "--workspace", ws]) == 0
     # Attempt 1 of the requeued job fails again by design; attempts restart with retry.
     assert main(["run", str(study), "--workspace", ws, "--parallel", "1"]) == 1
     jobs = {j.spec["name"]: j for j in SqliteQueue(workspace / "queue.db").jobs("flaky")}
     assert jobs["case=ok seed=0"].state == "succeeded" and jobs["case=bad seed=0"].attempts == 1
+    (bad,) = client.search_runs([exp.experiment_id], "tags.`cm.level.case` = 'bad'")
+    assert bad.info.status == "FAILED" and bad.data.tags["cm.status"] == "failed"
+    assert "fake failure" in bad.data.tags["cm.error"]
 
 
 def test_data_toy(tmp_path):
