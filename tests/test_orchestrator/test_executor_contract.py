@@ -20,8 +20,9 @@ EXECUTORS = ["local", "ray"]
 
 
 @pytest.fixture(params=EXECUTORS)
-def executor(request, ray_executor) -> Iterator[Executor]:
+def executor(request) -> Iterator[Executor]:
     if request.param == "ray":
+        ray_executor = request.getfixturevalue("ray_executor")
         yield ray_executor
         for job_id in ray_executor.running():  # leave the shared executor clean
             ray_executor.cancel(job_id)

@@ -26,8 +26,9 @@ FAST = Settings(poll_s=0.05, heartbeat_s=0.3, progress_s=100, latency_images=0)
 
 
 @pytest.fixture(params=["local", "ray"])
-def executor(request, ray_executor) -> Iterator[Executor]:
+def executor(request) -> Iterator[Executor]:
     if request.param == "ray":
+        ray_executor = request.getfixturevalue("ray_executor")
         yield ray_executor
     else:
         ex = LocalExecutor(parallel=2, gpus=[])
