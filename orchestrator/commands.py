@@ -177,16 +177,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     hits = tracker.finished_jobs(j.job_id for j in plan.jobs)
     new = enqueue_plan(plan, queue, hits)
     n_plan = len(plan.jobs)
-    done = sum(1 for j in plan.jobs if (r := queue.get(j.job_id)) and r.state == "succeeded")
-    failed = [j for j in plan.jobs if (r := queue.get(j.job_id)) and r.state == "failed"]
-    todo = [j for j in plan.jobs if (r := queue.get(j.job_id)) and r.state in (
-        "queued", "running")]
+    state = {j.job_id: j.state for j in queue.jobs(plan.study.name)}
+    done = sum(1 for j in plan.jobs if state.get(j.job_id) == "succeeded")
+    failed = [j for j in plan.jobs if state.get(j.job_id) == "failed"]
+    cancelled = [j for j in plan.jobs if state.get(j.job_id) == "cancelled"]
+    todo = [j for j in plan.jobs if state.get(j.job_id) in ("queued", "running")]
     _say(f"queue {ws.queue_path}: {len(new)} new, {done} already finished, "
-         f"{len(failed)} failed earlier, {len(todo)} to run")
+         f"{len(failed)} failed earlier, {len(cancelled)} cancelled, {len(todo)} to run")
     if not todo:
-        if failed:
-            _say(f"nothing to run: {done}/{n_plan} finished, {len(failed)} failed earlier "
-                 f"(orchestrator retry --failed {args.study} requeues them)")
+        if failed or cancelled:
+            _say(f"nothing to run: {done}/{n_plan} finished, {len(failed)} failed earlier, "
+                 f"{len(cancelled)} cancelled (orchestrator retry {args.study} --failed "
+                 "[--cancelled] requeues them)")
             return 1
         _say(f"nothing to do: all {n_plan} job(s) already finished (cache hits); "
              f"results in MLflow at {uri}")

@@ -115,8 +115,8 @@ def _error_text(work: Path, log: Path, outcome: Outcome) -> tuple[str, bool]:
     if log.exists():
         with open(log, "rb") as f:
             f.seek(max(0, log.stat().st_size - 2000))
-            tail = f.read().decode(errors="replace").strip().splitlines()[-1:][0:1]
-            tail = tail[0] if tail else ""
+            lines = f.read().decode(errors="replace").strip().splitlines()
+        tail = lines[-1] if lines else ""
     rc = outcome.returncode
     what = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
     return f"process {what}" + (f"; last log line: {tail}" if tail else ""), True

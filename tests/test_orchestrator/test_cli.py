@@ -67,7 +67,7 @@ def test_failed_jobs_retry_and_cancel(write_study, workspace, capsys):
     out = capsys.readouterr().out
     assert "FAILED" in out and "RuntimeError: fake failure at epoch 1, attempt 1" in out
     assert main(["run", str(study), "--workspace", ws]) == 1
-    assert "orchestrator retry --failed" in capsys.readouterr().out
+    assert "1 failed earlier, 0 cancelled" in capsys.readouterr().out
     assert main(["status", str(study), "--workspace", ws]) == 0
     assert "failed" in capsys.readouterr().out
     assert main(["retry", str(study), "--failed", "--workspace", ws]) == 0
