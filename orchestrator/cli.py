@@ -19,7 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "orchestrator.commands",  # run, plan, status, cancel, retry, ui, data
     "analysis.cli",           # table, figure
     "orchestrator.search",    # search studies (Optuna), when present
-    "benchmarks.cli",         # bench, when present
+    "orchestrator.bench",     # bench (centermask_mm.benchmark, imported lazily)
 )
 
 

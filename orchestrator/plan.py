@@ -220,9 +220,19 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     for combo in combinations(study):
         tree = base
         touched: list[str] = []
+        combo_issues = []
         for level in combo:
-            tree, _ = apply_patch(tree, level.patch)
+            # Alone on the base each level was checked above; after another axis's level
+            # (say, one that replaces the backbone) a key may be gone or retyped.
+            tree, issues = apply_patch(tree, level.patch)
+            combo_issues += [(level, i) for i in issues]
             touched += leaf_keys(level.patch)
+        if combo_issues:
+            names = ", ".join(f"{lv.axis}={lv.name}" for lv in combo)
+            problems += [study.problem((*_level_path(lv), i.key),
+                                       f"{i.message} (in combination {names})")
+                         for lv, i in combo_issues]
+            continue
         tree, issues = apply_patch(tree, profile.override)
         if issues:  # a level removed or retyped a key the override sets
             where = [("profiles", profile.name, "override", i.key) for i in issues]

@@ -128,63 +128,39 @@ def run_fake(job: Mapping[str, Any]) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- mmengine jobs
 
-def _hardware() -> str:
-    import torch
+def _test_shape(cfg: Any) -> tuple[int, int]:
+    """(H, W) network input for the latency measurement, from the test pipeline's Resize.
 
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
-    model = "CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {torch.get_num_threads()} threads"
+    A keep-ratio resize to (long, short) gives short x min(long, 1.52 * short) rounded to
+    32: 800x1216 for COCO's 1333x800 (the papers' timing size), 600x912 for Lite, 256x256
+    for the toy set.
+    """
+    for step in cfg.get("test_pipeline") or cfg.test_dataloader.dataset.get("pipeline", []):
+        if step.get("type") == "Resize" and step.get("scale"):
+            long_side, short = max(step["scale"]), min(step["scale"])
+            return short, min(long_side, int(round(short * 1.52 / 32)) * 32)
+    return 800, 1216
 
 
-def count_params_m(model: Any) -> float:
-    """Parameters in millions, not counting BatchNorm affine parameters (papers' convention)."""
-    from torch.nn.modules.batchnorm import _BatchNorm
+def measure_latency(runner: Any, job: Mapping[str, Any], run_id: str | None,
+                    client: Any) -> float | None:
+    """Median batch-1 latency (ms) of the trained model with the benchmark harness.
 
-    total = 0
-    for module in model.modules():
-        if isinstance(module, _BatchNorm):
-            continue
-        total += sum(p.numel() for p in module.parameters(recurse=False))
-    return total / 1e6
-
-
-def measure_latency_ms(runner: Any, n_images: int) -> float | None:
-    """Median inference time per image at batch 1 over ``n_images`` test images."""
-    if n_images <= 0:
+    Uses :func:`centermask_mm.benchmark.measure_latency` (fixed detection count, warm-up,
+    median over ``latency_images`` runs) so the tables' Time column is measured the same way
+    as ``orchestrator bench``; logs ``time_ms`` and ``cm.time_hardware`` to the run.
+    """
+    runs = int(job.get("latency_images", 10))
+    if runs <= 0:
         return None
-    import copy
-    import statistics
+    from centermask_mm.benchmark import log_to_mlflow
+    from centermask_mm.benchmark import measure_latency as bench_latency
 
-    import torch
-
-    cfg = copy.deepcopy(runner.cfg.test_dataloader)
-    cfg["batch_size"] = 1
-    cfg.pop("batch_sampler", None)
-    loader = runner.build_dataloader(cfg, seed=0)
-    model = runner.model
-    model.eval()
-    times = []
-    with torch.no_grad():
-        for i, data in enumerate(loader):
-            if i > n_images:
-                break
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            model.test_step(data)
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            if i > 0:  # the first image warms up
-                times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times) if times else None
+    shape = tuple(job.get("latency_shape") or _test_shape(runner.cfg))
+    result = bench_latency(runner.model, shape=shape, runs=runs, warmup=2, stage_runs=0)
+    if client is not None and run_id is not None:
+        log_to_mlflow(result, run_id, client)
+    return float(result["latency_ms"]["median"])
 
 
 _AP_SUFFIXES = ("", "_50", "_75", "_s", "_m", "_l")
@@ -241,7 +217,12 @@ def run_mmengine(job: Mapping[str, Any]) -> dict[str, float]:
                              priority="VERY_LOW")]
     runner = Runner.from_cfg(cfg)
     client = _client(job)
-    hardware = _hardware()
+    import torch
+
+    from centermask_mm.benchmark import hardware_info, time_hardware
+    from centermask_mm.utils import count_params
+
+    hardware = time_hardware(hardware_info("cuda" if torch.cuda.is_available() else "cpu"))
     if client is not None:
         client.set_tag(job["run_id"], "cm.hardware", hardware)
     runner.train()
@@ -255,12 +236,10 @@ def run_mmengine(job: Mapping[str, Any]) -> dict[str, float]:
     for key, value in test.items():
         if isinstance(value, int | float):
             metrics["test/" + key.replace("@", "_at_")] = float(value)
-    metrics["params_m"] = count_params_m(runner.model)
-    latency = measure_latency_ms(runner, int(job.get("latency_images", 10)))
+    metrics["params_m"] = count_params(runner.model) / 1e6
+    latency = measure_latency(runner, job, job.get("run_id"), client)
     if latency is not None:
         metrics["time_ms"] = latency
-        if client is not None:
-            client.set_tag(job["run_id"], "cm.time_hardware", hardware)
     return metrics
 
 
