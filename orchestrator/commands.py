@@ -86,10 +86,23 @@ def _short(value: Any, n: int = 40) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+def _search_command(args: argparse.Namespace, name: str) -> Any:
+    """``orchestrator.search``'s version of a command when the study is ``kind: search``."""
+    from .search import is_search_study
+
+    if not is_search_study(find_study(args.study)):
+        return None
+    from . import search
+
+    return getattr(search, name)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from .queue import SqliteQueue
     from .scheduler import _fmt_s
 
+    if (search_plan := _search_command(args, "cmd_plan")) is not None:
+        return int(search_plan(args))
     ws = _workspace(args)
     t0 = time.perf_counter()
     try:
@@ -162,6 +175,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .scheduler import Scheduler, Settings, enqueue_plan
     from .tracking import LoopbackServer, Tracker
 
+    if (search_run := _search_command(args, "cmd_run")) is not None:
+        return int(search_run(args))  # an Optuna study whose trials are jobs (docs/search.md)
     ws = _workspace(args)
     t_start = time.perf_counter()
     try:

@@ -259,6 +259,10 @@ class Scheduler:
 
     # ------------------------------------------------------------------ loop
 
+    def refill(self) -> None:
+        """Called at every turn before claiming: a subclass may enqueue jobs here (a search
+        asks Optuna for trials while the executor has room). The plan's jobs are fixed."""
+
     def counts(self) -> dict[str, int]:
         """Jobs of this plan per state (jobs of older versions of the study not counted)."""
         out = dict.fromkeys((QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED), 0)
@@ -283,6 +287,7 @@ class Scheduler:
                         if not self.queue.heartbeat(job_id, self.owner):
                             self.executor.cancel(job_id)  # cancelled or taken away
                     last_beat = now
+                self.refill()
                 changed = False
                 while self.executor.can_start(self._probe()):
                     # Only this plan's jobs: the study's queue may still hold jobs of an

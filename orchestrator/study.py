@@ -34,10 +34,12 @@ EXPAND_CHOICES: tuple[str, ...] = ("product", "zip", "rows")
 
 @dataclass(frozen=True)
 class StudyKind:
-    """A kind of study: extra top-level keys it accepts and whether this module expands it.
+    """A kind of study: extra keys it accepts and whether this module expands it.
 
-    A search study (Optuna) registers its own kind with ``extra_keys={"search"}``; its
-    trials are not a fixed list, so :func:`combinations` refuses it.
+    A search study (Optuna) registers its own kind with ``extra_keys={"search"}``: a
+    top-level ``search:`` section, which a profile may override (``profiles.P.search``;
+    parsed by :mod:`orchestrator.search_space`). Its trials are not a fixed list, so
+    :func:`combinations` refuses it.
     """
 
     name: str
@@ -403,7 +405,7 @@ def parse_study(text: str, path: str | Path) -> Study:
     profiles: dict[str, Profile] = {}
     for p_name, p_raw in r.mapping(raw.get("profiles"), ("profiles",)).items():
         ppath = ("profiles", p_name)
-        p = r.mapping(p_raw, ppath, PROFILE_KEYS)
+        p = r.mapping(p_raw, ppath, PROFILE_KEYS | KINDS[kind].extra_keys)
         p_base = p.get("base")
         if p_base is not None and not isinstance(p_base, str):
             r.bad((*ppath, "base"), "base must be a config path")
