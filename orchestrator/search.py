@@ -317,6 +317,13 @@ def open_study(sp: SearchPlan, create: bool = True) -> tuple[Any, Any]:
         study = optuna.create_study(direction=sp.spec.direction, load_if_exists=True, **kwargs)
     else:
         study = optuna.load_study(**kwargs)
+    n = len(storage.get_all_trials(storage.get_study_id_from_name(sp.optuna_name),
+                                   deepcopy=False))
+    if n and sp.spec.sampler.get("seed") is not None:
+        # A resumed search must not draw its seeded random numbers again: the new trials
+        # would repeat the parameters of the first ones.
+        seeded = {**sp.spec.sampler, "seed": int(sp.spec.sampler["seed"]) + n}
+        study.sampler = make_sampler(dataclasses.replace(sp.spec, sampler=seeded))
     stored = study.direction.name.lower()
     if stored != sp.spec.direction:
         raise StudyError([sp.study.problem(sp.spec.path("direction"), f"the Optuna study "
@@ -630,6 +637,8 @@ def _scheduler_class() -> type:
         def _record(self, outcome: Any) -> None:
             super()._record(outcome)
             self.settle(outcome.job_id)
+            # Ask for the next trial now: the loop ends at this turn when nothing is queued.
+            self.refill()
 
         def _progress(self, counts: dict[str, int]) -> str:
             states = [t.state.name for t in self.trials() if ORPHAN_ATTR not in t.user_attrs]

@@ -15,7 +15,8 @@ Schema (``docs/search.md``)::
       timeout: 2h                    # ... and/or wall time of one `run` (s, m, h suffixes)
       sampler: tpe                   # tpe | random | grid | brute-force, or {type: tpe, seed: 0}
       pruner: {type: median, n_startup_trials: 5}   # median | percentile | hyperband |
-                                     # successive-halving | none (kwargs of Optuna's class)
+                                     # successive-halving | threshold | none (kwargs of
+                                     # Optuna's class)
       storage: null                  # SQLAlchemy URL; default sqlite:///<workspace>/optuna.db
       space:
         lr: {type: float, low: 1e-4, high: 1e-2, log: true, key: optim_wrapper.optimizer.lr}
@@ -55,7 +56,8 @@ SAMPLERS: dict[str, str] = {
 #: pruner name -> class in ``optuna.pruners``.
 PRUNERS: dict[str, str] = {
     "median": "MedianPruner", "percentile": "PercentilePruner", "hyperband": "HyperbandPruner",
-    "successive-halving": "SuccessiveHalvingPruner", "none": "NopPruner"}
+    "successive-halving": "SuccessiveHalvingPruner", "threshold": "ThresholdPruner",
+    "none": "NopPruner"}
 #: Samplers that enumerate a discrete space: every parameter needs a finite set of values.
 EXHAUSTIVE: frozenset[str] = frozenset({"grid", "brute-force"})
 #: Constructor arguments the search sets itself (not from the study file).
