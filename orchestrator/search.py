@@ -449,6 +449,7 @@ def _scheduler_class() -> type:
             self.closed = False
             self.asked: list[int] = []
             self.elsewhere = 0
+            self._unsettled: set[str] = set()
 
         # -------------------------------------------------------------- trials
 
@@ -459,6 +460,10 @@ def _scheduler_class() -> type:
             if job.job_id not in self._jobs:
                 self.plan.jobs.append(job)
                 self._jobs[job.job_id] = job
+            self._unsettled.add(job.job_id)
+
+        def _trial_id(self, number: int) -> int:
+            return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
 
         def _enqueue(self, job: TrialJob) -> None:
             retries = self.sp.study.retries
@@ -482,7 +487,13 @@ def _scheduler_class() -> type:
             return job
 
         def refill(self) -> None:
-            """Ask for trials while the executor has room and the budget allows."""
+            """Settle ended jobs; ask for trials while there is room and budget."""
+            # A job can end without an outcome of ours (it failed to prepare, or another
+            # process ran it): its trial is told here.
+            for job_id in list(self._unsettled - set(self._owned)):
+                rec = self.queue.get(job_id)
+                if rec is not None and rec.state in TERMINAL:
+                    self.settle(job_id)
             if self.closed:
                 return
             if self.deadline is not None and time.time() >= self.deadline:
@@ -526,7 +537,8 @@ def _scheduler_class() -> type:
                     job = dataclasses.replace(job, job_id=stored)  # code changed since
                 rec = self.queue.get(job.job_id)
                 if stored != job.job_id:
-                    self.storage.set_trial_user_attr(ft._trial_id, JOB_ATTR, job.job_id)
+                    self.storage.set_trial_user_attr(self._trial_id(ft.number), JOB_ATTR,
+                                                     job.job_id)
                 if rec is None:
                     self._enqueue(job)
                     out["enqueued"] += 1
@@ -540,7 +552,7 @@ def _scheduler_class() -> type:
             return out
 
         def _fail_orphan(self, ft: Any, why: str) -> None:
-            self.storage.set_trial_user_attr(ft._trial_id, ORPHAN_ATTR, why)
+            self.storage.set_trial_user_attr(self._trial_id(ft.number), ORPHAN_ATTR, why)
             self._tell(ft.number, None, "FAIL")
             self.out(f"  trial {ft.number} recorded as failed: {why}")
 
@@ -572,8 +584,11 @@ def _scheduler_class() -> type:
             rec = self.queue.get(job_id)
             if not isinstance(job, TrialJob) or rec is None or rec.state not in TERMINAL:
                 return
-            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id,
-                                                                            job.number)
+            self._unsettled.discard(job_id)
+            if rec.state == CANCELLED and not self.closed:
+                self.closed = True  # `orchestrator cancel` stops the search, not one trial
+                self.out("  a trial was cancelled: no new trials in this run")
+            trial_id = self._trial_id(job.number)
             ft = self.storage.get_trial(trial_id)
             if ft.state.is_finished():
                 return

@@ -15,8 +15,8 @@ from mlflow.tracking import MlflowClient
 from orchestrator.queue import SqliteQueue
 from orchestrator.workspace import REPO_ROOT
 
-EPOCHS = 10
-N_TRIALS = 5
+EPOCHS = 8
+N_TRIALS = 4
 STUDY = f"""
 name: kill-search
 kind: search
@@ -33,7 +33,7 @@ search:
     x: {{type: float, low: -1.0, high: 1.0, key: fake_job.x}}
 profiles:
   t:
-    patch: {{fake_job.epochs: {EPOCHS}, fake_job.step_s: 0.4}}
+    patch: {{fake_job.epochs: {EPOCHS}, fake_job.step_s: 0.3}}
 """
 
 
@@ -49,7 +49,7 @@ def test_sigkill_then_rerun_loses_and_repeats_no_trial(write_study, tmp_path, wo
     log = open(tmp_path / "first.log", "w")
     first = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
 
-    # Kill once a trial is finished and another is part-way (checkpoint at epoch 2-6).
+    # Kill once a trial is finished and another is part-way (checkpoint at epoch 2-4).
     deadline, mid_way = time.time() + 240, None
     while time.time() < deadline and mid_way is None:
         time.sleep(0.2)
