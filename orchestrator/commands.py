@@ -272,6 +272,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .queue import SqliteQueue
     from .scheduler import _fmt_s
 
+    if args.study is not None and (search_status := _search_command(
+            args, "cmd_status")) is not None:
+        return int(search_status(args))  # the jobs with their trials' Optuna states
     ws = _workspace(args)
     queue = SqliteQueue(ws.queue_path)
     if args.study is None:

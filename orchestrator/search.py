@@ -292,7 +292,7 @@ def plan_search(study: Study, profile_name: str | None, *, workspace: Path, repo
             spec = dataclasses.replace(spec, pruner={**spec.pruner, "max_resource": steps})
 
     ws_root = Path(workspace)
-    url = spec.storage or os.environ.get(STORAGE_ENV) or f"sqlite:///{ws_root / 'optuna.db'}"
+    url = _storage_url(spec, Workspace(ws_root))
     return SearchPlan(study=study, profile=profile, spec=spec, base=base, storage_url=url,
                       optuna_name=f"{study.name}:{profile.name}", workspace=ws_root)
 
@@ -916,6 +916,61 @@ def cmd_run(args: argparse.Namespace) -> int:
     if rep.get("best_config"):
         _say(f"best config: {rep['best_config']}")
     return 0 if rep.get("best") is not None else 1
+
+
+def _storage_url(spec: SearchSpec, ws: Workspace) -> str:
+    return spec.storage or os.environ.get(STORAGE_ENV) or f"sqlite:///{ws.root / 'optuna.db'}"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``orchestrator status`` on a search study: each job with its trial's Optuna state.
+
+    Quick: reads the study file, the queue and the Optuna storage; plans nothing. A pruned
+    trial's job is ``succeeded`` in the queue (it ended as designed) and ``PRUNED`` here.
+    """
+    import optuna
+
+    from .queue import SqliteQueue
+    from .scheduler import _fmt_s
+
+    ws = Workspace.at(getattr(args, "workspace", None))
+    try:
+        study = load_study(find_study(args.study))
+    except StudyError as exc:
+        _say(str(exc))
+        return 2
+    queue = SqliteQueue(ws.queue_path)
+    jobs = queue.jobs(study.name)
+    if not jobs:
+        _say(f"no trials of search {study.name!r} in {ws.queue_path}")
+        return 1
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials: dict[str, Any] = {}
+    for profile in sorted({str(j.spec.get("profile")) for j in jobs}):
+        try:
+            url = _storage_url(parse_search(study, study.profile(profile)), ws)
+            stored = optuna.load_study(study_name=f"{study.name}:{profile}",
+                                       storage=make_storage(url))
+        except Exception:  # noqa: BLE001 - a profile without a study yet
+            continue
+        trials.update({t.user_attrs.get(JOB_ATTR): t for t in stored.trials})
+    _say(f"{'job':16}  {'state':9} {'trial':>5} {'optuna':8} {'value':>8} {'try':>5}  "
+         f"{'time':>8}  {'name':44} run / error")
+    for j in jobs:
+        t = trials.get(j.job_id)
+        value = "" if t is None or t.value is None else _fmt(t.value)
+        tail = j.run_id or ""
+        if j.error and j.state != "succeeded":
+            tail += f"  {j.error[:120]}"
+        _say(f"{j.job_id:16}  {j.state:9} {'' if t is None else t.number:>5} "
+             f"{'' if t is None else t.state.name:8} {value:>8} "
+             f"{j.attempts:>2}/{j.max_attempts:<2}  "
+             f"{_fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):44} "
+             f"{tail}")
+    states = [t.state.name for t in trials.values()]
+    _say(", ".join(f"{states.count(s)} {s.lower()}" for s in
+                   ("COMPLETE", "PRUNED", "FAIL", "RUNNING") if states.count(s)))
+    return 0
 
 
 def cmd_trials(args: argparse.Namespace) -> int:

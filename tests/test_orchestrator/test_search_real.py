@@ -48,8 +48,8 @@ def test_real_trial_is_pruned_cleanly_by_the_hook(write_study, workspace, tiny_t
                                                    monkeypatch, capsys):
     monkeypatch.setenv("CM_TOY_ROOT", str(tiny_toy))
     ws = workspace
-    rc = main(["run", str(write_study(STUDY)), "--workspace", str(ws),
-               "--latency-images", "0"])
+    study_file = write_study(STUDY)
+    rc = main(["run", str(study_file), "--workspace", str(ws), "--latency-images", "0"])
     out = capsys.readouterr().out
     (job_dir,) = (ws / "jobs").iterdir()
     log = (job_dir / "worker.log").read_text()
@@ -68,6 +68,9 @@ def test_real_trial_is_pruned_cleanly_by_the_hook(write_study, workspace, tiny_t
     assert not any(k.startswith("test/") for k in result["metrics"])
     (job,) = SqliteQueue(ws / "queue.db").jobs("real-search")
     assert job.state == "succeeded" and job.attempts == 1
+    assert main(["status", str(study_file), "--workspace", str(ws)]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith(job.job_id)]
+    assert line.split()[1:4] == ["succeeded", "0", "PRUNED"]  # queue state, trial, Optuna
 
     client = MlflowClient(f"sqlite:///{ws}/mlflow.db")
     exp = client.get_experiment_by_name("real-search")
