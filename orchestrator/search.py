@@ -310,7 +310,12 @@ def open_study(sp: SearchPlan, create: bool = True) -> tuple[Any, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if sp.storage_url.startswith("sqlite:///"):
         Path(sp.storage_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    storage = make_storage(sp.storage_url)
+    try:
+        storage = make_storage(sp.storage_url)
+    except Exception as exc:  # noqa: BLE001 - a wrong URL, a missing driver, a down server
+        raise StudyError([sp.study.problem(sp.spec.path("storage"), f"cannot open the Optuna "
+                          f"storage {redact(sp.storage_url)}: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}")]) from exc
     kwargs = dict(study_name=sp.optuna_name, storage=storage, sampler=make_sampler(sp.spec),
                   pruner=make_pruner(sp.spec.pruner))
     if create:
@@ -390,7 +395,8 @@ def _tracker_class() -> type:
 
                 self.client.set_tag(run_id, "cm.trial", str(job.number))
                 self.client.set_tag(run_id, "cm.trial_state", "RUNNING")
-                self.client.set_tag(run_id, "cm.optuna_study", _optuna_name(plan, job))
+                self.client.set_tag(run_id, "cm.optuna_study",
+                                    f"{plan.study.name}:{plan.profile.name}")
                 params = [mlflow.entities.Param(f"trial.{k}", str(v)[:500])
                           for k, v in job.params.items()]
                 run = self.client.get_run(run_id)
@@ -411,10 +417,6 @@ def _tracker_class() -> type:
                 self.client.log_metric(run_id, "objective", float(value))
 
     return SearchTracker
-
-
-def _optuna_name(plan: Plan, job: TrialJob) -> str:
-    return f"{plan.study.name}:{plan.profile.name}"
 
 
 # --------------------------------------------------------------------------- run loop

@@ -300,3 +300,15 @@ def test_trials_run_on_ray(write_study, workspace, ray_executor, capsys):
     trials = optuna.load_study(study_name="fake-search:t", storage=storage).trials
     assert len(trials) == 3 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     assert all(t.intermediate_values for t in trials)  # reported from the Ray tasks
+
+
+def test_unreachable_storage_is_a_clear_error_without_the_password(write_study, workspace,
+                                                                    capsys):
+    path = write_study(_space(
+        "x: {type: float, low: 0.0, high: 1.0, key: fake_job.x}",
+        "  storage: postgresql://user:secret@127.0.0.1:1/optuna\n"))
+    assert main(["run", str(path), "--workspace", str(workspace)]) == 2
+    out = capsys.readouterr().out
+    assert (f"{path}:{_line_of(path, 'storage:')}: search.storage: cannot open the Optuna "
+            "storage postgresql://user:***@127.0.0.1:1/optuna") in out
+    assert "secret" not in out
