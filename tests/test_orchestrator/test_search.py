@@ -289,16 +289,16 @@ def test_trial_config_hook_is_removed_for_the_best_config():
 
 def test_trials_run_on_ray(write_study, workspace, ray_executor, capsys):
     """The same search through the Ray executor (a local Ray, 2 trials at a time)."""
-    path = write_study(SEARCH.replace("n_trials: 6", "n_trials: 3").replace(
+    path = write_study(SEARCH.replace("n_trials: 6", "n_trials: 2").replace(
         "{+fake_job.nan_above: 0.7}", "{fake_job.epochs: 2}"))
     rc = main(["run", str(path), "--workspace", str(workspace), "--executor", "ray",
                "--parallel", "2"])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "ray executor" in out.lower() and "trials 3/3 done" in out
+    assert "ray executor" in out.lower() and "trials 2/2 done" in out
     storage = optuna.storages.RDBStorage(f"sqlite:///{workspace}/optuna.db")
     trials = optuna.load_study(study_name="fake-search:t", storage=storage).trials
-    assert len(trials) == 3 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    assert len(trials) == 2 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     assert all(t.intermediate_values for t in trials)  # reported from the Ray tasks
 
 

@@ -16,7 +16,7 @@ from orchestrator.queue import SqliteQueue
 from orchestrator.workspace import REPO_ROOT
 
 EPOCHS = 8
-N_TRIALS = 4
+N_TRIALS = 3
 STUDY = f"""
 name: kill-search
 kind: search
@@ -33,7 +33,7 @@ search:
     x: {{type: float, low: -1.0, high: 1.0, key: fake_job.x}}
 profiles:
   t:
-    patch: {{fake_job.epochs: {EPOCHS}, fake_job.step_s: 0.3}}
+    patch: {{fake_job.epochs: {EPOCHS}, fake_job.step_s: 0.25}}
 """
 
 
