@@ -312,3 +312,23 @@ def test_unreachable_storage_is_a_clear_error_without_the_password(write_study, 
     assert (f"{path}:{_line_of(path, 'storage:')}: search.storage: cannot open the Optuna "
             "storage postgresql://user:***@127.0.0.1:1/optuna") in out
     assert "secret" not in out
+
+
+def test_toy_search_study_plans(workspace, tiny_toy, monkeypatch):
+    """``experiments/studies/search_toy.yaml`` is valid under both profiles; its trial jobs."""
+    monkeypatch.setenv("CM_TOY_ROOT", str(tiny_toy))
+    study = load_study(REPO_ROOT / "experiments/studies/search_toy.yaml")
+    for profile, n_trials, epochs in (("toy", 6, 6), ("quick", 2, 2)):
+        sp = plan_search(study, profile, workspace=workspace, repo_root=REPO_ROOT)
+        assert sp.spec.budget() == n_trials and sp.spec.pruner["type"] == "median"
+        assert sp.optuna_name == f"search-toy:{profile}"
+        job = sp.trial_job(3, {"lr": 2e-3, "score_thr": 0.1})
+        cfg = job.config
+        assert cfg["optim_wrapper"]["optimizer"]["lr"] == 2e-3
+        assert cfg["model"]["train_cfg"]["fcos_proposal"]["score_thr"] == 0.1
+        assert cfg["train_cfg"]["max_epochs"] == epochs
+        assert {"type": "OptunaPruningHook", "metric": "coco/segm_mAP"} in cfg["custom_hooks"]
+        assert "orchestrator.optuna_pruning_hook" in cfg["custom_imports"]["imports"]
+        assert job.job_id != sp.trial_job(4, {"lr": 2e-3, "score_thr": 0.1}).job_id
+        assert "custom_hooks" not in without_hook(sp.best_config(job.params)) or all(
+            h["type"] != "OptunaPruningHook" for h in sp.best_config(job.params)["custom_hooks"])
