@@ -546,7 +546,7 @@ def _scheduler_class() -> type:
                     out["enqueued"] += 1
                 self.adopt(job)
                 if rec is not None and rec.state in TERMINAL:
-                    self.settle(job.job_id)
+                    self.settle(job.job_id, during_run=False)
                     out["settled"] += 1
                 elif rec is not None:
                     out["resumed"] += 1
@@ -580,14 +580,18 @@ def _scheduler_class() -> type:
                 return dict(data.get("metrics", data) if name == RESULT else data)
             return {}
 
-        def settle(self, job_id: str) -> None:
-            """Tell Optuna (and MLflow) how the trial of a finished job ended."""
+        def settle(self, job_id: str, during_run: bool = True) -> None:
+            """Tell Optuna (and MLflow) how the trial of a finished job ended.
+
+            A job cancelled during this run (``orchestrator cancel``) stops the search: no
+            new trials. One cancelled before it (found by :meth:`reconcile`) only fails.
+            """
             job = self._jobs.get(job_id)
             rec = self.queue.get(job_id)
             if not isinstance(job, TrialJob) or rec is None or rec.state not in TERMINAL:
                 return
             self._unsettled.discard(job_id)
-            if rec.state == CANCELLED and not self.closed:
+            if rec.state == CANCELLED and during_run and not self.closed:
                 self.closed = True  # `orchestrator cancel` stops the search, not one trial
                 self.out("  a trial was cancelled: no new trials in this run")
             trial_id = self._trial_id(job.number)
