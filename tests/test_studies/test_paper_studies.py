@@ -12,10 +12,14 @@ and then checked against the papers and the configs:
   config, so the same job as running that config), and rows shared between tables are one
   job (dedup across studies);
 * every level of a combination applies cleanly on top of the levels before it;
-* the toy profiles that claim to run without downloads reference no ImageNet checkpoint.
+* every toy profile runs on a fresh CPU machine: no resolved config names a checkpoint
+  (no ``Pretrained`` init_cfg, ``load_from`` or ``pretrained`` path, no weights file
+  anywhere), every job reads the toy set, inputs and iteration counts are CPU-sized;
+* mmcv's ``RandomResize`` gets the list of tuples it needs in every profile.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -141,10 +145,19 @@ SHARED_ROWS: list[list[tuple[str, str]]] = [
     [("sais_table3.yaml", "w/ fusion"), ("sais_table4.yaml", "SAIS-768 (ResNet-50-FPN)")],
 ]
 
-#: Studies whose toy profile trains from scratch (runs on a CPU with no downloads). The
-#: others keep the ImageNet initialisation their levels bring (see each file's comment).
-FROM_SCRATCH_TOY = {"smoke.yaml", "centermask_table2.yaml", "sais_table1.yaml",
-                    "sais_table3.yaml"}
+#: A string ending in one of these names a weights file.
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors", ".bin", ".pkl", ".npz", ".h5")
+
+#: Config keys whose string value is a checkpoint to load.
+CHECKPOINT_KEYS = frozenset({"load_from", "pretrained", "checkpoint", "resume_from"})
+
+#: Largest network input side (px) of a toy job, and the studies allowed more because the
+#: input size is what their rows differ in (SAIS-640 vs SAIS-768; see the study's comment).
+TOY_MAX_SIDE = 256
+TOY_MAX_SIDE_EXCEPTIONS = {"sais_table4.yaml": 768}
+
+#: Most training iterations of a toy job (the CPU budget: <= ~10 min a job, see the files).
+TOY_MAX_ITERS = 400
 
 #: Top-level keys mmengine's Runner reads; the rest of a config file is parse-time helpers.
 RUNNER_KEYS = frozenset({
@@ -156,8 +169,14 @@ RUNNER_KEYS = frozenset({
 
 
 def study_files() -> list[Path]:
-    """Every study file that is not an alias (a symlink to another study file)."""
-    return sorted(p for p in STUDIES.glob("*.yaml") if not p.is_symlink())
+    """Every ablation study file that is not an alias (a symlink to another study file).
+
+    Search studies (``kind: search``, Optuna) are not tables; their own tests cover them.
+    """
+    import yaml
+
+    return sorted(p for p in STUDIES.glob("*.yaml") if not p.is_symlink()
+                  and (yaml.safe_load(p.read_text()) or {}).get("kind", "ablation") != "search")
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -215,14 +234,67 @@ def runner_view(tree: Any, top: bool = True) -> Any:
     return tree
 
 
-def pretrained_checkpoints(node: Any) -> list[str]:
-    """Checkpoints of every ``Pretrained`` init_cfg in a config tree."""
+def checkpoint_references(node: Any, where: str = "") -> list[str]:
+    """``key: value`` for everything in a config tree that names weights to load.
+
+    A ``Pretrained`` init_cfg, a string under ``load_from`` / ``pretrained`` /
+    ``checkpoint`` / ``resume_from`` (at any depth: the top-level ``pretrained`` variable of
+    mmdet-style configs, a backbone's ``pretrained=``), and any string that ends like a
+    weights file.
+    """
+    found: list[str] = []
     if isinstance(node, Mapping):
-        found = [str(node.get("checkpoint"))] if node.get("type") == "Pretrained" else []
-        return found + [c for v in node.values() for c in pretrained_checkpoints(v)]
-    if isinstance(node, list | tuple):
-        return [c for v in node for c in pretrained_checkpoints(v)]
-    return []
+        if node.get("type") == "Pretrained":
+            found.append(f"{where or 'config'}: Pretrained init_cfg")
+        for key, value in node.items():
+            sub = f"{where}.{key}" if where else str(key)
+            if key in CHECKPOINT_KEYS and isinstance(value, str) and value:
+                found.append(f"{sub}: {value!r}")
+            else:
+                found += checkpoint_references(value, sub)
+    elif isinstance(node, list | tuple):
+        for i, value in enumerate(node):
+            found += checkpoint_references(value, f"{where}.{i}")
+    elif isinstance(node, str) and node.lower().endswith(CHECKPOINT_SUFFIXES):
+        found.append(f"{where}: {node!r}")
+    return found
+
+
+def input_side(pipeline: Any) -> int:
+    """Largest network input side (px) a pipeline's Resize steps give a square toy image.
+
+    A keep-ratio resize to ``(long, short)`` makes a square ``min(long, short)`` on a side;
+    a plain resize to ``(w, h)`` makes ``max(w, h)``; a jitter range its largest choice.
+    """
+    side = 0
+    for step in pipeline or []:
+        if not isinstance(step, Mapping) or "Resize" not in str(step.get("type")):
+            continue
+        scale = step.get("scale")
+        scales = list(scale) if scale and isinstance(scale[0], list | tuple) else [scale]
+        for s in scales:
+            if s:
+                side = max(side, min(s) if step.get("keep_ratio") else max(s))
+    return side
+
+
+def dataloaders(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """split -> dataloader of a config (those it has)."""
+    return {split: config[f"{split}_dataloader"] for split in ("train", "val", "test")
+            if isinstance(config.get(f"{split}_dataloader"), Mapping)}
+
+
+@pytest.fixture(scope="module")
+def toy_plans(tmp_path_factory: pytest.TempPathFactory, tiny_toy: Path
+              ) -> dict[str, Plan]:
+    """study file name -> plan of its toy profile (no model builds: quick)."""
+    workspace = tmp_path_factory.mktemp("toy-ws")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CM_COCO_ROOT", str(workspace / "no-coco"))
+        mp.setenv("CM_TOY_ROOT", str(tiny_toy))
+        return {path.name: plan_study(load_study(path), "toy", workspace=workspace,
+                                      repo_root=REPO_ROOT, validate_build=False)
+                for path in study_files() if "toy" in load_study(path).profiles}
 
 
 # --------------------------------------------------------------------------- tests
@@ -267,7 +339,7 @@ def test_rows_levels_and_job_count(plans: dict, name: str) -> None:
             covered |= {j.job_id for j in jobs}
         assert len(plan.jobs) == len(rows) * len(seeds), (name, profile)
         assert covered == {j.job_id for j in plan.jobs}, f"{name}: jobs outside the table"
-        assert plan.duplicates == 0
+        assert len({j.job_id for j in plan.jobs}) == len(plan.jobs), f"{name}: one job twice"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -324,20 +396,101 @@ def test_shared_rows_are_one_job(plans: dict) -> None:
             assert len({i[seed] for i in ids}) == 1, f"not one job: {group} (seed {seed})"
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED) + ["smoke.yaml"])
-def test_toy_profile_is_toy(plans: dict, name: str) -> None:
-    study, plan = plans[(name, "toy")]
-    assert plan.dataset.kind == "toy"
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_toy_profile_needs_no_checkpoint(toy_plans: dict[str, Plan], name: str) -> None:
+    """`orchestrator run studies/<table>.yaml --profile toy` on a fresh machine: nothing
+    to download, whatever the levels bring (the profile's override comes after them)."""
+    plan = toy_plans[name]
+    assert plan.jobs
     for job in plan.jobs:
-        tree = job_tree(study, plan, job)
-        checkpoints = pretrained_checkpoints(tree["model"])
-        if name in FROM_SCRATCH_TOY:
-            assert not checkpoints, f"{name}: {job.name} loads {checkpoints}"
-            assert tree["train_cfg"]["max_epochs"] <= 12
-        else:
-            # The documented exception: the levels bring their ImageNet initialisation.
-            assert all(c.startswith("data/pretrained/") for c in checkpoints)
-    if name not in FROM_SCRATCH_TOY:
-        assert any(pretrained_checkpoints(job_tree(study, plan, j)["model"])
-                   for j in plan.jobs), f"{name}: update FROM_SCRATCH_TOY and the comment"
+        refs = checkpoint_references(job.config)
+        assert not refs, f"{name}: toy job {job.name} loads weights: {refs}"
 
+
+def test_smoke_toy_profile_loads_no_checkpoint(toy_plans: dict[str, Plan]) -> None:
+    """The smoke study's jobs load nothing either (what the Runner reads: its toy config
+    still carries an unused top-level ``pretrained`` path, from the Lite configs)."""
+    for job in toy_plans["smoke.yaml"].jobs:
+        refs = checkpoint_references(
+            {k: v for k, v in job.config.items() if k in RUNNER_KEYS})
+        assert not refs, f"smoke: {job.name} loads weights: {refs}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED) + ["smoke.yaml"])
+def test_toy_profile_reads_the_toy_set(toy_plans: dict[str, Plan], tiny_toy: Path,
+                                       name: str) -> None:
+    from centermask_mm.datasets import toy
+
+    plan = toy_plans[name]
+    assert plan.dataset.kind == "toy" and plan.dataset.tag.startswith("toy:")
+    root = str(plan.dataset.root).rstrip("/") + "/"
+    assert root == str(tiny_toy.resolve()).rstrip("/") + "/"
+    for job in plan.jobs:
+        loaders = dataloaders(job.config)
+        assert set(loaders) == {"train", "val", "test"}, (name, job.name)
+        for split, loader in loaders.items():
+            ds = loader["dataset"]
+            want = "train" if split == "train" else "val"
+            assert ds["data_root"] == root, (name, job.name, split)
+            assert ds["ann_file"] == f"annotations/instances_{want}.json", (name, job.name)
+            assert tuple(ds["metainfo"]["classes"]) == tuple(toy.CLASSES), (name, job.name)
+        for key in ("val_evaluator", "test_evaluator"):
+            evaluators = job.config[key]
+            for ev in evaluators if isinstance(evaluators, list | tuple) else [evaluators]:
+                assert ev["ann_file"] == root + "annotations/instances_val.json", (name, key)
+        num_classes = _values_of(job.config["model"], "num_classes")
+        assert num_classes and set(num_classes) == {len(toy.CLASSES)}, (name, job.name)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED) + ["smoke.yaml"])
+def test_toy_profile_is_cpu_sized(toy_plans: dict[str, Plan], name: str) -> None:
+    """Small inputs and few iterations (the budgets written in each file's comment), so
+    that the numbers and comments do not drift apart silently."""
+    from centermask_mm.datasets.toy import ToySpec
+
+    max_side = TOY_MAX_SIDE_EXCEPTIONS.get(name, TOY_MAX_SIDE)
+    for job in toy_plans[name].jobs:
+        loaders = dataloaders(job.config)
+        for split, loader in loaders.items():
+            side = input_side(loader["dataset"]["pipeline"])
+            assert 0 < side <= max_side, f"{name}: {job.name} {split} input {side} px"
+        train = loaders["train"]
+        indices = train["dataset"].get("indices")
+        images = indices if isinstance(indices, int) else ToySpec().num_train
+        iters = math.ceil(images / train["batch_size"]) * job.config["train_cfg"]["max_epochs"]
+        assert iters <= TOY_MAX_ITERS, f"{name}: {job.name} trains {iters} iterations"
+
+
+def test_toy_profiles_of_tables_3_and_4_share_the_vovnet_jobs(
+        toy_plans: dict[str, Plan]) -> None:
+    """The toy profiles keep the paper profile's dedup of the six VoVNet rows."""
+    t3 = {j.levels["backbone"]: j.job_id for j in toy_plans["centermask_table3.yaml"].jobs}
+    t4 = {(j.levels["depth"], j.levels["block"]): j.job_id
+          for j in toy_plans["centermask_table4.yaml"].jobs}
+    for d in (39, 57, 99):
+        assert t3[f"V1-{d}"] == t4[(f"V-{d}", "V1")]
+        assert t3[f"V2-{d}"] == t4[(f"V-{d}", "+eSE")]
+
+
+def test_random_resize_scales_are_tuples(plans: dict) -> None:
+    """mmcv's RandomResize rejects a list of lists ("Do not support sampling function"):
+    a YAML jitter range must reach the job as a list of tuples, in every profile."""
+    for (name, profile), (_, plan) in plans.items():
+        for job in plan.jobs:
+            for split, loader in dataloaders(job.config).items():
+                for step in loader["dataset"].get("pipeline") or []:
+                    scale = step.get("scale")
+                    if step.get("type") == "RandomResize" and scale and isinstance(
+                            scale[0], list | tuple):
+                        assert all(isinstance(s, tuple) for s in scale), (
+                            f"{name} [{profile}]: {job.name} {split} RandomResize scale "
+                            f"{scale!r} (write the range element by element: .scale.0, .scale.1)")
+
+
+def _values_of(node: Any, key: str) -> list[Any]:
+    if isinstance(node, Mapping):
+        return [v for k, v in node.items() if k == key] + [
+            x for v in node.values() for x in _values_of(v, key)]
+    if isinstance(node, list | tuple):
+        return [x for v in node for x in _values_of(v, key)]
+    return []
