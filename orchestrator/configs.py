@@ -120,9 +120,16 @@ def _kind(value: Any) -> str:
 
 
 def _coerce(old: Any, new: Any) -> Any:
-    """``new`` shaped like ``old`` where that is lossless (list -> tuple)."""
-    if isinstance(old, tuple) and isinstance(new, list):
-        return tuple(new)
+    """``new`` shaped like ``old`` where that is lossless (list -> tuple), recursively.
+
+    YAML has no tuples, and mmcv's transforms insist on them at any depth (a
+    ``RandomResize`` scale range is a list of ``(w, h)`` tuples). Elements follow the old
+    value's first element when the old sequence is homogeneous in shape.
+    """
+    if isinstance(old, list | tuple) and isinstance(new, list | tuple):
+        proto = old[0] if old else None
+        items = [_coerce(old[i] if i < len(old) else proto, v) for i, v in enumerate(new)]
+        return tuple(items) if isinstance(old, tuple) else items
     return new
 
 

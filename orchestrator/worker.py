@@ -135,7 +135,12 @@ def _test_shape(cfg: Any) -> tuple[int, int]:
     32: 800x1216 for COCO's 1333x800 (the papers' timing size), 600x912 for Lite, 256x256
     for the toy set.
     """
-    for step in cfg.get("test_pipeline") or cfg.test_dataloader.dataset.get("pipeline", []):
+    # The dataloader's pipeline is what runs; the top-level variable may be stale after a
+    # profile override.
+    ds = cfg.test_dataloader.dataset
+    while "pipeline" not in ds and "dataset" in ds:
+        ds = ds["dataset"]
+    for step in ds.get("pipeline") or cfg.get("test_pipeline") or []:
         if step.get("type") == "Resize" and step.get("scale"):
             long_side, short = max(step["scale"]), min(step["scale"])
             return short, min(long_side, int(round(short * 1.52 / 32)) * 32)

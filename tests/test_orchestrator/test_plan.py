@@ -166,3 +166,12 @@ def test_thousand_job_plan_is_fast(write_study, tmp_path, repo_root):
     print(f"1,000-job plan: {first:.2f} s cold (10 model builds), {again:.2f} s with the "
           f"build cache; stages {plan.seconds}")
     assert first < 5.0 and again < 5.0
+
+
+def test_yaml_lists_become_tuples_at_every_depth():
+    # mmcv's RandomResize rejects a list of lists where the config had a list of tuples.
+    tree = {"pipeline": [{"type": "RandomResize", "scale": [(1000, 580), (1000, 600)]}]}
+    new, issues = apply_patch(tree, {"pipeline.0.scale": [[1333, 640], [1333, 800]]})
+    assert not issues
+    assert new["pipeline"][0]["scale"] == [(1333, 640), (1333, 800)]
+    assert all(type(s) is tuple for s in new["pipeline"][0]["scale"])
