@@ -11,6 +11,7 @@ setup:
 
 run: setup
 	$(VENV)/bin/orchestrator run studies/smoke.yaml
+	$(VENV)/bin/orchestrator table studies/smoke.yaml --format md
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
