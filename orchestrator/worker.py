@@ -196,10 +196,10 @@ def fill_empty_coco(test: Mapping[str, Any], evaluators: Any) -> tuple[dict[str,
 
 def run_mmengine(job: Mapping[str, Any]) -> dict[str, float]:
     """Train, test and measure one resolved mmengine config; returns the final metrics."""
-    # torch >= 2.6 loads with weights_only=True by default, which rejects mmengine's own
-    # checkpoints (they pickle its message hub). The only checkpoints resumed here are the
-    # ones this job wrote into its own work dir.
-    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    # The only checkpoints resumed here are the ones this job wrote into its own work dir.
+    from centermask_mm.utils import allow_full_checkpoint_load
+
+    allow_full_checkpoint_load()
     from mmengine.config import Config
     from mmengine.runner import Runner
 

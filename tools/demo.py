@@ -14,7 +14,6 @@ downloaded (the checkpoint is a local file). Example on the toy set::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -68,11 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"demo: {what} not found: {path}")
     images = _images(Path(args.inputs))
     sys.path.insert(0, str(REPO))  # configs import centermask_mm
-    # torch >= 2.6 unpickles with weights_only=True by default, which rejects the checkpoints
-    # mmengine's Runner writes (they carry the message hub); load them in full, as with older
-    # torch, so only pass checkpoints you trust. TORCH_FORCE_WEIGHTS_ONLY_LOAD=1 keeps the check.
-    if "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ:
-        os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    from centermask_mm.utils import allow_full_checkpoint_load
+
+    allow_full_checkpoint_load()  # mmengine checkpoints under torch >= 2.6; trusted files only
 
     from mmdet.apis import DetInferencer
     from mmengine.config import Config

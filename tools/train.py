@@ -112,12 +112,9 @@ def setup_cfg(args: argparse.Namespace) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     """Train; returns the process exit status."""
     args = parse_args(argv)
-    # torch >= 2.6 unpickles with weights_only=True by default, which rejects mmengine's
-    # own checkpoints (they carry the message hub). Load them in full, as mmdet did with
-    # older torch, so resume only from checkpoints you trust. Exporting
-    # TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=0 (or TORCH_FORCE_WEIGHTS_ONLY_LOAD=1) keeps the check.
-    if "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ:
-        os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    from centermask_mm.utils import allow_full_checkpoint_load
+
+    allow_full_checkpoint_load()  # mmengine checkpoints under torch >= 2.6; trusted files only
 
     from mmdet.registry import RUNNERS
     from mmdet.utils import setup_cache_size_limit_of_dynamo
