@@ -1,11 +1,13 @@
 # SAIS on the synthetic toy set, trained from scratch on CPU (2 cores, <= 15 min).
 # Paper model (sum fusion, center-aware targets, 32 prototypes, fixed square input) on
 # a small backbone: VoVNetV2-19-slim with eSE (CenterMask-Lite's backbone), C3-C5 ->
-# FPN P3-P6 (64 ch) -> SAIS head with 2 + 2 GN convs of 64 ch; protonet of 64 ch.
-# Regression ranges are FCOS's divided by ~2, for 256 px images.
+# FPN P3-P7 (128 ch) -> SAIS head with 2 + 2 GN convs of 128 ch; protonet of 128 ch.
+# The detector half is exactly the CenterMask-Lite toy config's FCOS (widths, levels,
+# regression ranges, centre sampling, GIoU, centreness on the box tower), so the "it
+# learns" comparison between the two differs only in how masks are made.
 #   python -m centermask_mm.datasets.toy --out data/toy
-#   python .venv/lib/python3.11/site-packages/mmdet/.mim/tools/train.py \
-#       configs/sais/toy/sais_v2-19-slim-ese_fpn_toy.py --work-dir work_dirs/sais_toy
+#   python tools/train.py configs/sais/toy/sais_v2-19-slim-ese_fpn_toy.py \
+#       --work-dir work_dirs/sais_toy
 _base_ = [
     '../../_base_/datasets/toy_instance.py',
     'mmdet::_base_/default_runtime.py',
@@ -14,6 +16,7 @@ custom_imports = dict(imports=['centermask_mm'], allow_failed_imports=False)
 
 num_classes = 5
 num_protos = 32
+channels = 128  # CenterMask-Lite's width
 model = dict(
     type='SAIS',
     data_preprocessor=dict(
@@ -36,33 +39,37 @@ model = dict(
     neck=dict(
         type='FPN',
         in_channels=[256, 384, 512],
-        out_channels=64,
+        out_channels=channels,
         start_level=0,
         add_extra_convs='on_output',
-        num_outs=4,
+        num_outs=5,
         relu_before_extra_convs=True),
     bbox_head=dict(
         type='SAISHead',
         num_classes=num_classes,
-        in_channels=64,
-        feat_channels=64,
+        in_channels=channels,
+        feat_channels=channels,
         stacked_convs=2,
-        strides=[8, 16, 32, 64],
-        regress_ranges=((-1, 32), (32, 64), (64, 128), (128, 1e8)),
-        norm_cfg=dict(type='GN', num_groups=16, requires_grad=True),
+        strides=[8, 16, 32, 64, 128],
+        conv_bias=True,
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        norm_on_bbox=True,
+        centerness_on_reg=True,
+        center_sampling=True,
+        center_sample_radius=1.5,
         num_protos=num_protos,
         coeff_source='sum',
         center_aware=True,
         loss_cls=dict(
             type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='IoULoss', loss_weight=1.0),
+        loss_bbox=dict(type='GIoULoss', loss_weight=1.0),
         loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
     mask_head=dict(
         type='SAISProtonet',
         num_classes=num_classes,
-        in_channels=64,
+        in_channels=channels,
         num_protos=num_protos,
-        proto_channels=(64, 64, 64, None, 64, num_protos),
+        proto_channels=(channels, channels, channels, None, channels, num_protos),
         max_masks_to_train=100,
         loss_mask_weight=1.0,
         with_seg_branch=False),
