@@ -135,10 +135,9 @@ def train_one(name: str, config: Path, args: argparse.Namespace, data_root: Path
               out: Path) -> dict:
     """Train one model under the budget; return its summary row."""
     from mmengine.config import Config
-    from mmengine.runner import Runner
 
     from centermask_mm.testing import point_to_toy
-    from centermask_mm.utils import count_params
+    from centermask_mm.utils import build_runner, count_params
 
     cfg = point_to_toy(Config.fromfile(str(config)), data_root)
     if args.cfg_options:
@@ -157,7 +156,7 @@ def train_one(name: str, config: Path, args: argparse.Namespace, data_root: Path
     curve: list[dict] = []
     hook = _make_budget_hook(args.budget_min * 60, args.eval_every_min * 60,
                              args.warmup_iters, args.min_lr_ratio, curve)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.register_hook(hook)
     runner.train()
     spent = hook.train_seconds()

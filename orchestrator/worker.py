@@ -197,11 +197,10 @@ def fill_empty_coco(test: Mapping[str, Any], evaluators: Any) -> tuple[dict[str,
 def run_mmengine(job: Mapping[str, Any]) -> dict[str, float]:
     """Train, test and measure one resolved mmengine config; returns the final metrics."""
     # The only checkpoints resumed here are the ones this job wrote into its own work dir.
-    from centermask_mm.utils import allow_full_checkpoint_load
+    from centermask_mm.utils import allow_full_checkpoint_load, build_runner
 
     allow_full_checkpoint_load()
     from mmengine.config import Config
-    from mmengine.runner import Runner
 
     from orchestrator import mmengine_plugins  # noqa: F401  (registers the hook/backend)
 
@@ -220,7 +219,7 @@ def run_mmengine(job: Mapping[str, Any]) -> dict[str, float]:
     cfg.custom_hooks = [*(cfg.get("custom_hooks") or []),
                         dict(type="CMProgressHook", path=str(work / PROGRESS),
                              priority="VERY_LOW")]
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)  # honours a config's runner_type, as mmdet's tools do
     client = _client(job)
     import torch
 

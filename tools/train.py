@@ -112,19 +112,10 @@ def setup_cfg(args: argparse.Namespace) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     """Train; returns the process exit status."""
     args = parse_args(argv)
-    from centermask_mm.utils import allow_full_checkpoint_load
+    from centermask_mm.utils import allow_full_checkpoint_load, build_runner
 
     allow_full_checkpoint_load()  # mmengine checkpoints under torch >= 2.6; trusted files only
-
-    from mmdet.registry import RUNNERS
-    from mmdet.utils import setup_cache_size_limit_of_dynamo
-    from mmengine.runner import Runner
-
-    import centermask_mm  # noqa: F401  (registers the plugins even without custom_imports)
-
-    setup_cache_size_limit_of_dynamo()
-    cfg = setup_cfg(args)
-    runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(setup_cfg(args))
     runner.train()
     return 0
 

@@ -8,6 +8,7 @@
 _base_ = [
     '../../_base_/models/centermask-lite_v2-19_fpn.py',
     '../../_base_/datasets/toy_instance.py',
+    '../../_base_/schedules/toy_adamw_24e.py',
     'mmdet::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['centermask_mm'], allow_failed_imports=False)
@@ -29,21 +30,6 @@ model = dict(
         mask_iou_head=dict(num_classes=num_classes)),
     train_cfg=dict(mask=dict(sampler=dict(num=64))))
 
-max_epochs = 24
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=4)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
-    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min_ratio=0.01, begin=0,
-         end=max_epochs, by_epoch=True, convert_to_iter_based=True),
-]
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=0.001, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
-    clip_grad=dict(max_norm=35, norm_type=2))
-auto_scale_lr = dict(enable=False, base_batch_size=4)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1))
+    checkpoint=dict(type='CheckpointHook', interval={{_base_.max_epochs}}, max_keep_ckpts=1))
