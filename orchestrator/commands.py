@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .configs import patch_key_path
 from .errors import StudyError
 from .workspace import REPO_ROOT, Workspace, find_study
 
@@ -115,7 +116,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _say(f"base: {plan.base_path}")
     if plan.profile.patch:
         _say(f"profile {plan.profile.name} patches {len(plan.profile.patch)} key(s) of the base: "
-             + ", ".join(k.lstrip("+") for k in plan.profile.patch))
+             + ", ".join(patch_key_path(k) for k in plan.profile.patch))
     queue = SqliteQueue(ws.queue_path)
     known = {j.job_id: j for j in queue.jobs()}
     by_job, by_family = _estimates(queue)

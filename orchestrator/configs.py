@@ -51,6 +51,16 @@ class ConfigLoadError(RuntimeError):
 
 _LOADED: dict[tuple[str, int], Tree] = {}
 
+#: Patch-key markers: ``+key`` adds a key the config lacks; ``?key`` sets the key where the
+#: config has it and is skipped where it does not (an override spanning combinations whose
+#: configs differ, e.g. a backbone without ``frozen_stages``).
+ADD, WHERE_PRESENT = "+", "?"
+
+
+def patch_key_path(raw_key: str) -> str:
+    """The dotted config path of a patch key, without its ``+`` / ``?`` marker."""
+    return raw_key[1:] if raw_key[:1] in (ADD, WHERE_PRESENT) else raw_key
+
 
 def resolve_config_path(name: str, repo_root: Path) -> Path:
     """A config path as written in a study: repo-relative, absolute, or ``mmdet::x.py``."""
@@ -191,18 +201,25 @@ def _merge(old: Any, new: Any, key: str, issues: list[PatchIssue]) -> Any:
 def apply_patch(tree: Tree, patch: Mapping[str, Any]) -> tuple[Tree, list[PatchIssue]]:
     """Apply ``patch`` to ``tree`` without mutating it.
 
+    Keys are dotted paths; ``+key`` adds a missing key, ``?key`` is skipped (no issue) where
+    the path does not exist.
+
     Returns:
         (new tree, issues). Keys with issues are left unchanged in the new tree.
     """
     issues: list[PatchIssue] = []
     for raw_key, value in patch.items():
-        add = raw_key.startswith("+")
-        parts = raw_key.lstrip("+").split(".")
+        add = raw_key.startswith(ADD)
+        where_present = raw_key.startswith(WHERE_PRESENT)
+        parts = patch_key_path(raw_key).split(".")
         # Walk down, remembering the chain of containers to rebuild on the way up.
         chain = [tree]
         ok = True
         for depth, part in enumerate(parts[:-1]):
             found, child = _child(chain[-1], part)
+            if not found and where_present:
+                ok = False
+                break
             if not found or not isinstance(child, Mapping | list | tuple):
                 where = ".".join(parts[:depth]) or "the config"
                 hint = _suggest(part, chain[-1]) if isinstance(chain[-1], Mapping) else ""
@@ -224,6 +241,8 @@ def apply_patch(tree: Tree, patch: Mapping[str, Any]) -> tuple[Tree, list[PatchI
                 issues.append(PatchIssue(raw_key, "'+' adds keys to mappings only"))
                 continue
             new = value
+        elif not found and where_present:
+            continue
         elif not found:
             hint = _suggest(last, parent) if isinstance(parent, Mapping) else ""
             issues.append(PatchIssue(raw_key, f"no key {raw_key!r} in the resolved config{hint}"
@@ -244,7 +263,7 @@ def apply_patch(tree: Tree, patch: Mapping[str, Any]) -> tuple[Tree, list[PatchI
 def get_path(tree: Any, dotted: str) -> tuple[bool, Any]:
     """``(found, value)`` at a dotted path."""
     node = tree
-    for part in dotted.lstrip("+").split("."):
+    for part in patch_key_path(dotted).split("."):
         found, node = _child(node, part)
         if not found:
             return False, None
@@ -255,7 +274,7 @@ def leaf_keys(patch: Mapping[str, Any], prefix: str = "") -> list[str]:
     """Dotted leaf keys a patch touches (dict values merge, so recurse into them)."""
     out: list[str] = []
     for k, v in patch.items():
-        key = f"{prefix}{k.lstrip('+')}"
+        key = f"{prefix}{patch_key_path(k)}"
         if isinstance(v, Mapping) and v and not v.get("_delete_"):
             out.extend(leaf_keys(v, key + "."))
         else:

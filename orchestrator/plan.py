@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .configs import (
+    WHERE_PRESENT,
     ConfigLoadError,
     PatchIssue,
     Tree,
@@ -24,8 +25,10 @@ from .configs import (
     canonical,
     config_hash,
     diff,
+    get_path,
     leaf_keys,
     load_base,
+    patch_key_path,
     resolve_config_path,
 )
 from .data import DataError, Dataset, bind, manifest, resolve_dataset
@@ -143,6 +146,14 @@ def _level_path(level: Level) -> tuple[str, ...]:
     return ("axes", level.axis, level.name)
 
 
+def _mark_present(seen: dict[tuple[Any, ...], bool], path: tuple[Any, ...],
+                  patch: Mapping[str, Any], tree: Tree) -> None:
+    """Record for each ``?`` key of ``patch`` whether ``tree``, which it applies to, has it."""
+    for k in patch:
+        if k.startswith(WHERE_PRESENT):
+            seen[(*path, k)] = seen.get((*path, k), False) or get_path(tree, k)[0]
+
+
 def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_root: Path,
                validate_build: bool = True) -> Plan:
     """Expand and validate ``study`` under a profile.
@@ -185,6 +196,9 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
             problems += _issue_problems(study, _level_path(level), issues)
             if issues:
                 continue
+            if any(k.startswith(WHERE_PRESENT) and not get_path(base, k)[0]
+                   for k in level.patch):
+                continue  # a '?' key the base lacks may apply after another axis's level
             h = config_hash(tree)
             if level.patch and h == base_hash:
                 keys = ", ".join(level.patch)
@@ -217,11 +231,16 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     failed_models: dict[str, str] = {}
     jobs: list[PlannedJob] = []
     seen_configs: dict[str, str] = {}
+    # '?' keys may be absent from some configurations but must apply to at least one.
+    where_present: dict[tuple[Any, ...], bool] = {
+        ("profiles", profile.name, "override", k): get_path(base, k)[0]
+        for k in profile.override if k.startswith(WHERE_PRESENT)}
     for combo in combinations(study):
         tree = base
         touched: list[str] = []
         combo_issues = []
         for level in combo:
+            _mark_present(where_present, _level_path(level), level.patch, tree)
             # Alone on the base each level was checked above; after another axis's level
             # (say, one that replaces the backbone) a key may be gone or retyped.
             tree, issues = apply_patch(tree, level.patch)
@@ -233,6 +252,8 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
                                        f"{i.message} (in combination {names})")
                          for lv, i in combo_issues]
             continue
+        _mark_present(where_present, ("profiles", profile.name, "override"),
+                      profile.override, tree)
         tree, issues = apply_patch(tree, profile.override)
         if issues:  # a level removed or retyped a key the override sets
             where = [("profiles", profile.name, "override", i.key) for i in issues]
@@ -269,7 +290,7 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
                     failed_models[model_key] = f"{type(exc).__name__}: {exc}".splitlines()[0]
             if model_key in failed_models:
                 culprits = [lv for lv in combo if any(
-                    k.lstrip("+").startswith("model") for k in lv.patch)] or None
+                    patch_key_path(k).startswith("model") for k in lv.patch)] or None
                 where = [_level_path(lv) for lv in culprits] if culprits else [base_key]
                 msg = f"model fails to build: {failed_models[model_key][:400]}"
                 problems += [study.problem(w, msg) for w in where]
@@ -283,6 +304,10 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
             jobs.append(PlannedJob(job_id=jid, name=f"{name} seed={seed}".strip(),
                                    levels=level_names, seed=seed, config=final,
                                    config_hash=chash, diff=changes, family=family))
+    problems += [study.problem(path, f"{path[-1]!r} is in none of the configurations it "
+                                     "applies to (the base and every combination); a '?' key "
+                                     "may be missing from some of them, not from all")
+                 for path, hit in where_present.items() if not hit]
     builds.save()
     if problems:
         # The same build failure reached through several combinations is reported once.

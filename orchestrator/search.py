@@ -50,6 +50,7 @@ from .configs import (
     diff,
     dump_config,
     get_path,
+    patch_key_path,
 )
 from .errors import Problem, StudyError
 from .plan import Plan, PlannedJob, build_model, plan_study
@@ -170,7 +171,7 @@ class SearchPlan:
             raise StudyError([self.study.problem(("search", "space"), i.message)
                               for i in issues])
         tree, _ = apply_patch(tree, self.profile.override)
-        return tree, [k.lstrip("+") for k in patch]
+        return tree, [patch_key_path(k) for k in patch]
 
     def trial_job(self, number: int, params: Mapping[str, Any]) -> TrialJob:
         """The job of trial ``number`` (its id is unique to the trial)."""
@@ -231,7 +232,7 @@ def plan_search(study: Study, profile_name: str | None, *, workspace: Path, repo
 
     # Config keys: they exist (or are added with '+'), take the parameter's values, and
     # are not overwritten by the profile's override.
-    override = {k.lstrip("+") for k in profile.override}
+    override = {patch_key_path(k) for k in profile.override}
     tree0 = base.base_config
     for p in spec.params:
         for i, key in enumerate(p.keys):
@@ -250,7 +251,7 @@ def plan_search(study: Study, profile_name: str | None, *, workspace: Path, repo
                     old, bool):
                 problems.append(study.problem(where, f"{key} is an integer ({old}) in the "
                                                      "config; use type: int"))
-            if key.lstrip("+") in override:
+            if patch_key_path(key) in override:
                 problems.append(study.problem(where, f"the profile's override sets {key} "
                                                      "after the search would: the parameter "
                                                      "could never change it"))
@@ -263,7 +264,7 @@ def plan_search(study: Study, profile_name: str | None, *, workspace: Path, repo
 
         seen: set[str] = set()
         for p in spec.params:
-            if not any(k.lstrip("+").startswith("model.") for k in p.keys):
+            if not any(patch_key_path(k).startswith("model.") for k in p.keys):
                 continue
             for value in p.samples():
                 tree, _ = apply_patch(tree0, p.patch(value))
@@ -818,7 +819,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _banner(sp)
     if sp.profile.patch:
         _say(f"profile {sp.profile.name} patches {len(sp.profile.patch)} key(s) of the base: "
-             + ", ".join(k.lstrip("+") for k in sp.profile.patch))
+             + ", ".join(patch_key_path(k) for k in sp.profile.patch))
     known = 0
     try:
         import optuna

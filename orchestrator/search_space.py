@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .configs import patch_key_path
 from .errors import Problem, StudyError
 from .study import Profile, Study
 
@@ -280,8 +281,8 @@ def _param(c: _Checker, name: Any, raw: Any, path: Path_) -> SearchParam | None:
         c.bad(path, "every search parameter needs 'key' (a dotted config key) or 'keys'")
         keys_raw = []
     for i, key in enumerate(keys_raw):
-        if not isinstance(key, str) or not key.lstrip("+") or any(
-                not part for part in key.lstrip("+").split(".")):
+        if not isinstance(key, str) or not patch_key_path(key) or any(
+                not part for part in patch_key_path(key).split(".")):
             c.bad((*path, "keys" if "keys" in raw else "key", *(
                 (i,) if "keys" in raw else ())), f"config keys are dotted like "
                 f"'optim_wrapper.optimizer.lr', got {key!r}")
@@ -426,7 +427,7 @@ def parse_search(study: Study, profile: Profile) -> SearchSpec:
         owners: dict[str, str] = {}
         for p in params:
             for key in p.keys:
-                k = key.lstrip("+")
+                k = patch_key_path(key)
                 if k in owners:
                     c.bad(at("space", p.name, "key"), f"config key {k!r} is already set by "
                                                       f"parameter {owners[k]!r}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .configs import patch_key_path
 from .errors import Problem, StudyError
 
 Path_ = tuple[Any, ...]  # a key path inside the YAML document
@@ -207,6 +208,14 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Problem
                             file, k_node.start_mark.line + 1, ".".join(map(str, (*path, key))),
                             f"duplicate key (first at line {lines[(*path, key)]})"))
                         continue
+                    at = k_node.start_mark.index
+                    if isinstance(key, str) and at > 0 and text[at - 1] == "?":
+                        # Inside {...}, YAML takes '?key' as its explicit-key indicator and
+                        # drops the '?' the patch syntax needs.
+                        problems.append(Problem(
+                            file, k_node.start_mark.line + 1, ".".join(map(str, (*path, key))),
+                            f"YAML dropped the '?' of '?{key}' (its explicit-key indicator "
+                            f"inside {{...}}): quote it, \"?{key}\", or use block style"))
                     lines[(*path, key)] = k_node.start_mark.line + 1
                     out[key] = walk(v_node, (*path, key))
                 return out
@@ -299,8 +308,8 @@ class _Reader:
             return {}
         raw = self.mapping(value, path)
         for key in raw:
-            if not isinstance(key, str) or not key.strip("+") or any(
-                    not part for part in key.lstrip("+").split(".")):
+            if not isinstance(key, str) or not patch_key_path(key) or any(
+                    not part for part in patch_key_path(key).split(".")):
                 self.bad((*path, key), f"patch keys are dotted config keys like "
                                        f"'model.backbone.depth', got {key!r}")
         return {str(k): v for k, v in raw.items()}

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .configs import get_path
+from .configs import get_path, patch_key_path
 from .executors._base import die_with_parent
 from .identity import git_state
 from .plan import Plan, PlannedJob
@@ -58,7 +58,7 @@ def job_params(plan: Plan, job: PlannedJob) -> dict[str, str]:
     params = {f"level.{a}": lv for a, lv in job.levels.items()}
     params["seed"] = str(job.seed)
     keys = list(PARAM_KEYS) + [k for k, _, _ in job.diff] + [
-        k.lstrip("+") for k in plan.profile.patch]
+        patch_key_path(k) for k in plan.profile.patch]
     for key in dict.fromkeys(keys):
         if len(params) >= MAX_PARAMS:
             break
