@@ -11,7 +11,6 @@ import signal
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from .configs import patch_key_path
@@ -171,10 +170,10 @@ def _is_local_sqlite(uri: str) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .executors import Launch, make_executor
+    from .launching import open_executor, serve_store
     from .queue import SqliteQueue
     from .scheduler import Scheduler, Settings, enqueue_plan
-    from .tracking import LoopbackServer, Tracker
+    from .tracking import Tracker
 
     if (search_run := _search_command(args, "cmd_run")) is not None:
         return int(search_run(args))  # an Optuna study whose trials are jobs (docs/search.md)
@@ -214,23 +213,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     parent = tracker.study_run(plan, exp_id, queue.get_meta(meta_key))
     queue.set_meta(meta_key, parent)
 
-    kwargs: dict[str, Any] = {"parallel": args.parallel}
-    if args.executor == "ray":
-        kwargs["address"] = args.ray_address
-    executor = make_executor(args.executor, **kwargs)
-    res = plan.profile.resources
-    slots = executor.slots(Launch("?", [], Path(os.devnull), REPO_ROOT, gpus=res.gpus_per_job,
-                                  cpus=res.cpus_per_job))
+    executor, slots = open_executor(args, plan.profile.resources)
     _say(f"{executor.describe()}; up to {slots} job(s) at once")
-    server = None
-    worker_uri = uri
-    setup_s = 0.0
-    if local_store and min(slots, len(todo)) > 1:
-        # Several writers on one SQLite file would fight over its lock: serve it instead.
-        t0 = time.perf_counter()
-        server = LoopbackServer(uri, ws.artifacts, ws.root / "server" / "mlflow.log")
-        worker_uri = server.start()
-        setup_s = time.perf_counter() - t0
+    store = serve_store(uri, ws, min(slots, len(todo)))
+    worker_uri, setup_s = store.worker_uri, store.setup_s
+    if store.server is not None:
         tracker = Tracker(worker_uri, ws.artifacts)
         _say(f"MLflow: {uri} served at {worker_uri} for this run ({setup_s:.1f} s to start)")
     else:
@@ -253,8 +240,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if summary is not None:  # interrupted: the study run stays open for the rerun
                 tracker.finish_study(parent, summary.counts)
         finally:
-            if server is not None:
-                server.stop()
+            store.stop()
     c = summary.counts
     _say(f"{plan.study.name}: {c['succeeded']} succeeded, {c['failed']} failed, "
          f"{c['cancelled']} cancelled in {time.perf_counter() - t_start:.0f} s")

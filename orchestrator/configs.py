@@ -213,7 +213,7 @@ def apply_patch(tree: Tree, patch: Mapping[str, Any]) -> tuple[Tree, list[PatchI
         where_present = raw_key.startswith(WHERE_PRESENT)
         parts = patch_key_path(raw_key).split(".")
         # Walk down, remembering the chain of containers to rebuild on the way up.
-        chain = [tree]
+        chain: list[Any] = [tree]
         ok = True
         for depth, part in enumerate(parts[:-1]):
             found, child = _child(chain[-1], part)

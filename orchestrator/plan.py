@@ -291,9 +291,10 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
             if model_key in failed_models:
                 culprits = [lv for lv in combo if any(
                     patch_key_path(k).startswith("model") for k in lv.patch)] or None
-                where = [_level_path(lv) for lv in culprits] if culprits else [base_key]
+                paths: list[tuple[Any, ...]] = (
+                    [_level_path(lv) for lv in culprits] if culprits else [base_key])
                 msg = f"model fails to build: {failed_models[model_key][:400]}"
-                problems += [study.problem(w, msg) for w in where]
+                problems += [study.problem(w, msg) for w in paths]
                 continue
         changes = diff(base_after, tree, touched)
         level_names = {lv.axis: lv.name for lv in combo}

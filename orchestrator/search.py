@@ -40,7 +40,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .configs import (
     Tree,
@@ -222,8 +222,8 @@ def plan_search(study: Study, profile_name: str | None, *, workspace: Path, repo
         problems.append(study.problem(("axes",), "a search study has no axes: its trials "
                                                  "come from search.space"))
     if len(profile.seeds or study.seeds) != 1:
-        key = ("profiles", profile.name, "seeds") if profile.seeds else ("seeds",)
-        problems.append(study.problem(key, "a search trial runs one seed; give one seed"))
+        seeds_key = ("profiles", profile.name, "seeds") if profile.seeds else ("seeds",)
+        problems.append(study.problem(seeds_key, "a search trial runs one seed; give one seed"))
     spec = parse_search(study, profile)  # raises with every file-level problem
     if problems:
         raise StudyError(problems)
@@ -270,10 +270,10 @@ def plan_search(study: Study, profile_name: str | None, *, workspace: Path, repo
                 tree, _ = apply_patch(tree0, p.patch(value))
                 tree, _ = apply_patch(tree, profile.override)
                 bound = bind(tree, base.dataset)
-                key = canonical(bound.get("model"))
-                if key in seen:
+                model_key = canonical(bound.get("model"))
+                if model_key in seen:
                     continue
-                seen.add(key)
+                seen.add(model_key)
                 try:
                     build_model(bound)
                 except Exception as exc:  # noqa: BLE001 - reported with the study's lines
@@ -619,7 +619,8 @@ def _scheduler_class() -> type:
                 self.storage.set_trial_user_attr(trial_id, RUN_ATTR, rec.run_id)
                 if self.tracker is not None:
                     try:
-                        self.tracker.trial_done(rec.run_id, state, value, step)
+                        # SearchTracker (see _tracker_class) when a tracker is set
+                        cast(Any, self.tracker).trial_done(rec.run_id, state, value, step)
                     except Exception as exc:  # noqa: BLE001 - Optuna is the record here
                         self.out(f"  (MLflow: could not tag trial {job.number}: {exc})")
             if state == "FAIL":
@@ -644,6 +645,7 @@ def _scheduler_class() -> type:
         def prepare(self, rec: Any) -> Any:
             launch = super().prepare(rec)
             job = self._jobs[rec.job_id]
+            assert isinstance(job, TrialJob)  # a search schedules trial jobs only
             path = self.ws.job_dir(rec.job_id) / "job.json"
             data = json.loads(path.read_text())
             data["trial"] = {"storage": self.sp.storage_url, "study": self.sp.optuna_name,
@@ -844,10 +846,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``orchestrator run`` on a search study."""
-    from .executors import Launch, make_executor
+    from .launching import open_executor, serve_store
     from .queue import SqliteQueue
     from .scheduler import Settings
-    from .tracking import LoopbackServer
 
     ws = Workspace.at(getattr(args, "workspace", None))
     t_start = time.perf_counter()
@@ -868,19 +869,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     parent = tracker.search_run(sp, exp_id, queue.get_meta(meta_key))
     queue.set_meta(meta_key, parent)
 
-    kwargs: dict[str, Any] = {"parallel": args.parallel}
-    if args.executor == "ray":
-        kwargs["address"] = args.ray_address
-    executor = make_executor(args.executor, **kwargs)
-    res = sp.profile.resources
-    slots = executor.slots(Launch("?", [], Path(os.devnull), REPO_ROOT, gpus=res.gpus_per_job,
-                                  cpus=res.cpus_per_job))
+    executor, slots = open_executor(args, sp.profile.resources)
     _say(f"{executor.describe()}; up to {slots} trial(s) at once")
-    server = None
-    worker_uri = uri
-    if local_store and slots > 1:
-        server = LoopbackServer(uri, ws.artifacts, ws.root / "server" / "mlflow.log")
-        worker_uri = server.start()
+    store = serve_store(uri, ws, slots)
+    worker_uri = store.worker_uri
+    if store.server is not None:
         tracker = tracker_cls(worker_uri, ws.artifacts)
         _say(f"MLflow: {uri} served at {worker_uri} for this run")
     else:
@@ -911,8 +904,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 rep = report(sp, study)
                 _log_report(tracker, parent, sp, rep, summary.counts)
         finally:
-            if server is not None:
-                server.stop()
+            store.stop()
     counts = rep.get("counts", {})
     _say(f"{sp.study.name}: {len(sched.asked)} trial(s) asked in this run; "
          f"{counts.get('complete', 0)} complete, {counts.get('pruned', 0)} pruned, "
@@ -960,7 +952,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                                        storage=make_storage(url))
         except Exception:  # noqa: BLE001 - a profile without a study yet
             continue
-        trials.update({t.user_attrs.get(JOB_ATTR): t for t in stored.trials})
+        trials.update({str(t.user_attrs.get(JOB_ATTR)): t for t in stored.trials})
     _say(f"{'job':16}  {'state':9} {'trial':>5} {'optuna':8} {'value':>8} {'try':>5}  "
          f"{'time':>8}  {'name':44} run / error")
     for j in jobs:

@@ -35,7 +35,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 from .configs import patch_key_path
 from .errors import Problem, StudyError
@@ -48,7 +48,8 @@ SEARCH_KEYS: frozenset[str] = frozenset({
 PARAM_KEYS: frozenset[str] = frozenset({
     "type", "key", "keys", "low", "high", "log", "step", "choices"})
 PARAM_TYPES: tuple[str, ...] = ("float", "int", "categorical")
-DIRECTIONS: tuple[str, ...] = ("maximize", "minimize")
+Direction = Literal["maximize", "minimize"]
+DIRECTIONS: tuple[Direction, ...] = ("maximize", "minimize")
 
 #: sampler name -> class in ``optuna.samplers``.
 SAMPLERS: dict[str, str] = {
@@ -143,7 +144,7 @@ class SearchSpec:
     """
 
     metric: str
-    direction: str
+    direction: Direction
     n_trials: int | None
     timeout_s: float | None
     sampler: Mapping[str, Any]
@@ -447,7 +448,7 @@ def parse_search(study: Study, profile: Profile) -> SearchSpec:
         c.bad(("search",), "the search needs a budget: 'n_trials' and/or 'timeout'")
     if c.problems:
         raise StudyError(c.problems)
-    return SearchSpec(metric=metric, direction=str(direction), n_trials=n_trials,
+    return SearchSpec(metric=metric, direction=cast(Direction, direction), n_trials=n_trials,
                       timeout_s=timeout_s, sampler=sampler, pruner=pruner, storage=storage,
                       params=tuple(params), paths=paths)
 

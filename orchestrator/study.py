@@ -240,7 +240,8 @@ class _Reader:
     """Collects problems while reading typed fields out of the raw mapping."""
 
     def __init__(self, file: str, lines: Mapping[Path_, int]) -> None:
-        self.file, self.lines, self.problems = file, lines, []
+        self.file, self.lines = file, lines
+        self.problems: list[Problem] = []
 
     def line(self, path: Path_) -> int:
         while path and path not in self.lines:
