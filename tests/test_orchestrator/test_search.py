@@ -332,3 +332,32 @@ def test_toy_search_study_plans(workspace, tiny_toy, monkeypatch):
         assert job.job_id != sp.trial_job(4, {"lr": 2e-3, "score_thr": 0.1}).job_id
         assert "custom_hooks" not in without_hook(sp.best_config(job.params)) or all(
             h["type"] != "OptunaPruningHook" for h in sp.best_config(job.params)["custom_hooks"])
+
+
+def test_grid_search_with_hyperband_end_to_end(write_study, workspace, capsys):
+    """Every grid point exactly once (3 x 2 = 6 trials) under Hyperband, 2 at a time."""
+    text = (SEARCH.replace("sampler: {type: tpe, seed: 0, n_startup_trials: 3}", "sampler: grid")
+            .replace("pruner: {type: median, n_startup_trials: 2}", "pruner: hyperband")
+            .replace("n_trials: 6", "n_trials: 20")  # capped by the grid's size
+            .replace("x: {type: float, low: -1.0, high: 1.0, key: fake_job.x}",
+                     "x: {type: categorical, choices: [0.0, 0.3, 0.6], key: fake_job.x}")
+            .replace("    y: {type: float, low: 0.01, high: 2.0, log: true, key: fake_job.y}\n",
+                     ""))
+    path = write_study(text)
+    rc = main(["run", str(path), "--workspace", str(workspace), "--parallel", "2"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "trials 6/6 done" in out
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{workspace}/optuna.db")
+    trials = optuna.load_study(study_name="fake-search:t", storage=storage).trials
+    points = sorted((t.params["x"], t.params["lr"]) for t in trials)
+    assert points == sorted((x, lr) for x in (0.0, 0.3, 0.6) for lr in (0.01, 0.1))
+    for t in trials:
+        assert t.state.name in ("COMPLETE", "PRUNED"), t
+        steps = sorted(t.intermediate_values)
+        # Hyperband's resource is the schedule (4 epochs): pruned trials stop before it.
+        assert steps == list(range(1, len(steps) + 1))
+        assert (max(steps) == 4) == (t.state.name == "COMPLETE")
+    jobs = SqliteQueue(workspace / "queue.db").jobs("fake-search")
+    assert len(jobs) == 6 and all(j.attempts == 1 for j in jobs)
