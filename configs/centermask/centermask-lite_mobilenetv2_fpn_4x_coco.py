@@ -8,7 +8,7 @@ model = dict(
         mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
     backbone=dict(
         _delete_=True,
-        type='MobileNetV2',
+        type='TruncatedMobileNetV2',
         out_indices=(2, 4, 6),
         frozen_stages=-1,
         norm_cfg=dict(type='BN', requires_grad=False),
