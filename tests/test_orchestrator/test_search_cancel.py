@@ -13,25 +13,10 @@ from orchestrator.cli import main
 from orchestrator.queue import SqliteQueue
 from orchestrator.workspace import REPO_ROOT
 
+from .conftest import fake_search_study
+
 N_TRIALS = 5
-STUDY = f"""
-name: cancel-search
-kind: search
-base: tests/test_orchestrator/fixtures/search_fake_config.py
-data: none
-retries: 2
-resources: {{gpus_per_job: 0, cpus_per_job: 1}}
-search:
-  metric: coco/segm_mAP
-  n_trials: {N_TRIALS}
-  sampler: {{type: random, seed: 1}}
-  pruner: none
-  space:
-    x: {{type: float, low: -1.0, high: 1.0, key: fake_job.x}}
-profiles:
-  t:
-    patch: {{fake_job.epochs: 8, fake_job.step_s: 0.5}}
-"""
+STUDY = fake_search_study("cancel-search", n_trials=N_TRIALS, seed=1, epochs=8, step_s=0.5)
 
 
 def test_cancel_stops_the_search(write_study, tmp_path, workspace, capsys):

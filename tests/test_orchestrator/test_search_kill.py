@@ -15,26 +15,11 @@ from mlflow.tracking import MlflowClient
 from orchestrator.queue import SqliteQueue
 from orchestrator.workspace import REPO_ROOT
 
+from .conftest import fake_search_study
+
 EPOCHS = 8
 N_TRIALS = 3
-STUDY = f"""
-name: kill-search
-kind: search
-base: tests/test_orchestrator/fixtures/search_fake_config.py
-data: none
-retries: 2
-resources: {{gpus_per_job: 0, cpus_per_job: 1}}
-search:
-  metric: coco/segm_mAP
-  n_trials: {N_TRIALS}
-  sampler: {{type: random, seed: 3}}
-  pruner: none
-  space:
-    x: {{type: float, low: -1.0, high: 1.0, key: fake_job.x}}
-profiles:
-  t:
-    patch: {{fake_job.epochs: {EPOCHS}, fake_job.step_s: 0.25}}
-"""
+STUDY = fake_search_study("kill-search", n_trials=N_TRIALS, seed=3, epochs=EPOCHS, step_s=0.25)
 
 
 def _trials(ws):
