@@ -58,14 +58,9 @@ def _load_plan(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 def _banner(plan: Any) -> None:
-    data = plan.dataset
     _say(f"study {plan.study.name} ({plan.study.path}), profile {plan.profile.name}: "
          f"{len(plan.jobs)} job(s)")
-    if data.kind == "toy":
-        line = "!" * 78
-        _say(f"{line}\n!! {data.reason}\n{line}")
-    else:
-        _say(data.reason)
+    _say(plan.dataset.banner())
 
 
 # --------------------------------------------------------------------------- plan

@@ -45,6 +45,14 @@ class Dataset:
     reason: str
     classes: tuple[str, ...] | None = field(default=None)
 
+    def banner(self) -> str:
+        """``reason`` as the CLI prints it: framed in '!' when the data is the toy set, so
+        nobody mistakes toy numbers for COCO ones."""
+        if self.kind != "toy":
+            return self.reason
+        line = "!" * 78
+        return f"{line}\n!! {self.reason}\n{line}"
+
 
 class DataError(RuntimeError):
     """The requested data set is not available."""

@@ -797,14 +797,9 @@ def _load(args: argparse.Namespace, ws: Workspace) -> SearchPlan:
 
 
 def _banner(sp: SearchPlan) -> None:
-    data = sp.base.dataset
     _say(f"search {sp.study.name} ({sp.study.path}), profile {sp.profile.name}: Optuna study "
          f"{sp.optuna_name!r} in {redact(sp.storage_url)}")
-    if data.kind == "toy":
-        line = "!" * 78
-        _say(f"{line}\n!! {data.reason}\n{line}")
-    else:
-        _say(data.reason)
+    _say(sp.base.dataset.banner())
     for line in sp.spec.describe():
         _say(line)
 

@@ -175,3 +175,11 @@ def test_yaml_lists_become_tuples_at_every_depth():
     assert not issues
     assert new["pipeline"][0]["scale"] == [(1333, 640), (1333, 800)]
     assert all(type(s) is tuple for s in new["pipeline"][0]["scale"])
+
+
+def test_toy_data_banner_is_framed_and_coco_is_not():
+    toy = Dataset(kind="toy", root=None, tag="toy:x", reason="data: toy (not COCO numbers)")
+    lines = toy.banner().splitlines()
+    assert lines[1] == "!! data: toy (not COCO numbers)" and lines[0] == lines[2] == "!" * 78
+    coco = Dataset(kind="coco", root=None, tag="coco", reason="data: coco at /d")
+    assert coco.banner() == "data: coco at /d"
