@@ -137,5 +137,5 @@ def test_cancel_stops_running_and_queued_jobs(executor, write_study, tmp_path, r
     t0 = time.time()
     summary, queue = run(plan, executor, tmp_path)
     t.join()
-    assert summary.counts["cancelled"] == 4 and not executor.running()
+    assert summary.counts["cancelled"] == 4 and not executor.running(), summary.counts
     assert time.time() - t0 < 30  # 400 epochs x 0.05 s would take 20 s per job
