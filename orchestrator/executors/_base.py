@@ -15,9 +15,21 @@ Contract (``tests/test_orchestrator/test_executor_contract.py`` checks every exe
 * :meth:`Executor.poll` returns each finished job exactly once and frees its resources.
 * :meth:`Executor.cancel` kills the job (and its children); its outcome is still reported
   by :meth:`poll`, with ``cancelled=True``.
-* Jobs die with the process that launched them (the orchestrator): a killed orchestrator
-  leaves no orphan training behind, so a rerun can take the job over safely.
-* :meth:`Executor.shutdown` kills what is still running and releases the backend.
+* Attached executors (``detached = False``: local, Ray): jobs die with the process that
+  launched them (the orchestrator), so a killed orchestrator leaves no orphan training
+  behind and a rerun can take the job over safely.
+* Detached executors (``detached = True``: Slurm): jobs outlive the orchestrator. After
+  :meth:`Executor.submit`, :meth:`Executor.handle` gives the job's external id
+  (``"slurm:1234"``), which the scheduler stores in the queue; a later orchestrator calls
+  :meth:`Executor.adopt` with it and from then on polls and cancels that job as if it had
+  submitted it, instead of starting the job again. :meth:`Executor.shutdown` of a detached
+  executor leaves running jobs alone.
+* Data-parallel jobs: ``launch.procs`` CPU processes (or one per GPU when the job has
+  ``gpus > 1`` and the backend has GPUs, see :func:`ranks`) start together, with the
+  environment mmengine's launcher reads (``CM_LAUNCHER``: ``pytorch`` for torchrun-style
+  ``RANK``/``WORLD_SIZE``/``MASTER_ADDR``, ``slurm`` for ``SLURM_PROCID``...); one dead rank
+  ends them all, and the outcome is the job's. :meth:`Executor.check` rejects, before any
+  job starts, a launch the backend can never run (e.g. several nodes on the local executor).
 """
 from __future__ import annotations
 
@@ -41,8 +53,12 @@ class Launch:
         log: File that receives stdout and stderr (appended).
         cwd: Working directory.
         env: Variables added to the environment.
-        gpus: GPUs the job needs (fraction to share one GPU; 0 for CPU jobs).
-        cpus: CPU threads the job uses.
+        gpus: GPUs the job needs (fraction to share one GPU; 0 for CPU jobs). More than
+            one GPU means one data-parallel process per GPU.
+        cpus: CPU threads the job uses (per process).
+        procs: Data-parallel processes on CPUs (``procs_per_job``; where GPUs are used the
+            GPU count decides, see :func:`ranks`).
+        nodes: Nodes the processes spread over (Slurm; other executors need 1).
     """
 
     job_id: str
@@ -52,6 +68,15 @@ class Launch:
     env: Mapping[str, str] = field(default_factory=dict)
     gpus: float = 0.0
     cpus: int = 1
+    procs: int = 1
+    nodes: int = 1
+
+
+def ranks(launch: Launch, has_gpus: bool) -> int:
+    """Processes of a job: one per GPU for a multi-GPU job where GPUs exist, else ``procs``."""
+    if has_gpus and launch.gpus > 1:
+        return int(launch.gpus)
+    return max(1, launch.procs)
 
 
 @dataclass(frozen=True)
@@ -75,6 +100,8 @@ class Executor(abc.ABC):
     """Runs job processes (see the module docstring for the contract)."""
 
     name: str = "?"
+    #: Jobs outlive the orchestrator (see the module docstring).
+    detached: bool = False
 
     @abc.abstractmethod
     def slots(self, launch: Launch) -> int:
@@ -104,8 +131,30 @@ class Executor(abc.ABC):
     def describe(self) -> str:
         """One line: where jobs run and how many at once."""
 
+    def check(self, launch: Launch) -> None:
+        """Raise ``ValueError`` naming the limitation when this executor can never run
+        ``launch`` (checked at plan time, before anything is queued)."""
+        if launch.nodes > 1:
+            raise ValueError(f"the {self.name} executor runs a job on one machine; "
+                             f"nodes_per_job: {launch.nodes} needs --executor slurm")
+
+    def handle(self, job_id: str) -> str | None:
+        """External id of a submitted job (detached executors), e.g. ``"slurm:1234"``."""
+        return None
+
+    def adopt(self, launch: Launch, handle: str) -> bool:
+        """Take over a job a previous orchestrator submitted (detached executors).
+
+        Returns:
+            ``True`` when the backend knows the job (running, or ended with an outcome that
+            :meth:`poll` will report); ``False`` when it is gone and must be started again.
+        """
+        return False
+
     def shutdown(self) -> None:
-        """Kill running jobs and release the backend."""
+        """Kill running jobs (detached executors: leave them) and release the backend."""
+        if self.detached:
+            return
         for job_id in self.running():
             self.cancel(job_id)
 
@@ -128,6 +177,19 @@ def die_with_parent() -> None:
         except OSError:  # pragma: no cover - no glibc
             return
     os.setsid()  # own process group, so cancel() can kill the job's children too
+
+
+def torchrun_argv(argv: Sequence[str], nprocs: int) -> list[str]:
+    """``argv`` started as ``nprocs`` local ranks by torchrun (one process when 1).
+
+    ``--standalone`` picks a free rendezvous port (several jobs share a machine);
+    ``--no-python`` runs any command line; torchrun's default of no restarts makes one dead
+    rank stop the others and torchrun exit non-zero.
+    """
+    if nprocs <= 1:
+        return list(argv)
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc-per-node={nprocs}", "--no-python", *argv]
 
 
 def job_env(launch: Launch, base: Mapping[str, str] | None = None) -> dict[str, str]:

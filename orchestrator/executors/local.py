@@ -4,7 +4,11 @@ GPUs are detected from ``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi``. A job needing
 ``gpus <= 1`` takes a share of one GPU (fractions pack several jobs on a GPU; one GPU is
 filled before the next is used), a job needing ``n > 1`` GPUs takes ``n`` whole ones; each
 process sees only its GPUs through ``CUDA_VISIBLE_DEVICES``. Without GPUs, jobs run on the
-CPU, ``parallel`` at a time (default: cores // cpus per job).
+CPU, ``parallel`` at a time (default: cores // (cpus x processes) per job).
+
+A data-parallel job (``n > 1`` GPUs, or ``procs > 1`` on the CPU) runs under torchrun as
+that many local ranks (``CM_LAUNCHER=pytorch``: mmengine's ``pytorch`` launcher); cancel
+kills torchrun's process group, ranks included.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._base import Executor, Launch, Outcome, die_with_parent, job_env
+from ._base import Executor, Launch, Outcome, die_with_parent, job_env, ranks, torchrun_argv
 
 _EPS = 1e-9
 
@@ -66,7 +70,8 @@ class LocalExecutor(Executor):
             n = per_gpu * len(self.gpus) if per_gpu else len(self.gpus) // int(launch.gpus)
             return min(n, self.parallel) if self.parallel is not None else n
         # CPU jobs: an explicit --parallel wins (oversubscribing is the user's call).
-        return self.parallel or max(1, (os.cpu_count() or 1) // max(1, launch.cpus))
+        per_job = max(1, launch.cpus) * ranks(launch, has_gpus=False)
+        return self.parallel or max(1, (os.cpu_count() or 1) // per_job)
 
     def _pick(self, need: float) -> dict[int, float] | None:
         """GPUs (index -> share) for a job needing ``need`` GPUs, or ``None``."""
@@ -93,11 +98,14 @@ class LocalExecutor(Executor):
         env = job_env(launch)
         # CPU jobs see no GPU at all; GPU jobs see exactly theirs.
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+        n = ranks(launch, has_gpus=bool(gpus))
+        if n > 1:
+            env["CM_LAUNCHER"] = "pytorch"
         launch.log.parent.mkdir(parents=True, exist_ok=True)
         with open(launch.log, "ab") as log:
-            proc = subprocess.Popen(list(launch.argv), cwd=launch.cwd, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    preexec_fn=die_with_parent)
+            proc = subprocess.Popen(torchrun_argv(launch.argv, n), cwd=launch.cwd, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         for g, share in gpus.items():
             self._free[g] -= share
         self._running[launch.job_id] = _Running(proc, launch, gpus)

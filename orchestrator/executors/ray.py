@@ -5,6 +5,11 @@ Ray started for the orchestrator, and sets ``CUDA_VISIBLE_DEVICES`` for each tas
 ``num_gpus`` packs jobs on a GPU). The task starts the same job process the local executor
 would, so the queue, MLflow and resume semantics do not change. Work dirs and logs must be
 on a file system every node sees.
+
+A data-parallel job is one Ray task holding all its resources (``num_cpus`` = threads x
+processes, ``num_gpus`` = the job's GPUs) that runs the ranks under torchrun on that task's
+node; a job spread over several nodes (``nodes_per_job > 1``) is refused at plan time (use
+the Slurm executor for multi-node jobs).
 """
 from __future__ import annotations
 
@@ -15,14 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._base import Executor, Launch, Outcome, die_with_parent, job_env
+from ._base import Executor, Launch, Outcome, die_with_parent, job_env, ranks, torchrun_argv
 
 
-def _run_process(argv: Sequence[str], env: Mapping[str, str], log: str, cwd: str
-                 ) -> tuple[int, str]:
-    """Body of the Ray task: run the job process, return (exit status, device)."""
+def _run_process(argv: Sequence[str], env: Mapping[str, str], log: str, cwd: str,
+                 nprocs: int = 1) -> tuple[int, str]:
+    """Body of the Ray task: run the job process (``nprocs`` ranks under torchrun), return
+    (exit status, device)."""
     # The task's own environment carries Ray's CUDA_VISIBLE_DEVICES; keep it.
     full = {**os.environ, **env}
+    if nprocs > 1:
+        full["CM_LAUNCHER"] = "pytorch"
+        argv = torchrun_argv(argv, nprocs)
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as f:
         proc = subprocess.Popen(list(argv), cwd=cwd, env=full, stdout=f,
@@ -80,7 +89,7 @@ class RayExecutor(Executor):
         if gpus > 0:
             n = max(1, int(res.get("GPU", 0) / gpus + 1e-9))
         else:
-            n = max(1, int(res.get("CPU", 1) // max(1, launch.cpus)))
+            n = max(1, int(res.get("CPU", 1) // (max(1, launch.cpus) * ranks(launch, False))))
         return min(n, self.parallel) if self.parallel is not None else n
 
     def can_start(self, launch: Launch) -> bool:
@@ -90,8 +99,10 @@ class RayExecutor(Executor):
         if not self.can_start(launch):
             raise RuntimeError(f"no free slot for job {launch.job_id}")
         env = {k: v for k, v in job_env(launch, base={}).items()}
-        ref = self._remote.options(num_cpus=launch.cpus, num_gpus=self._gpus(launch)).remote(
-            list(launch.argv), env, str(launch.log), str(launch.cwd))
+        gpus = self._gpus(launch)
+        n = ranks(launch, has_gpus=gpus > 0)
+        ref = self._remote.options(num_cpus=launch.cpus * n, num_gpus=gpus).remote(
+            list(launch.argv), env, str(launch.log), str(launch.cwd), n)
         self._tasks[launch.job_id] = _Task(ref, launch)
 
     def poll(self) -> list[Outcome]:
