@@ -1,0 +1,92 @@
+"""Compare an exported graph's onnxruntime outputs with PyTorch's ``CenterMask.predict``.
+
+Used by the tests, ``tools/export_onnx.py --check`` and ``benchmarks/bench_onnx.py``. The
+reference is the model's own ``data_preprocessor`` + ``predict`` on the same (already
+resized) image with ``scale_factor`` 1, so boxes are in input pixels on both sides and
+the masks are pasted into the input image (mmdet in ``predict``, :func:`paste_masks` for
+onnxruntime).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .runtime import paste_masks
+
+#: Equality criteria of issue 19.
+BOX_ATOL = 1e-3      # pixels
+SCORE_ATOL = 1e-4
+MASK_MIN_EQUAL = 0.999  # fraction of equal mask pixels
+
+
+def torch_predict(model: nn.Module, image: np.ndarray) -> dict[str, np.ndarray]:
+    """``CenterMask.predict`` on a (1, 3, H, W) float32 BGR image, as numpy arrays.
+
+    Returns:
+        dict: ``boxes`` (n, 4), ``scores``, ``labels``, ``mask_scores`` (n,) and
+        ``masks`` (n, H, W) bool, in input pixels.
+    """
+    from mmdet.structures import DetDataSample
+
+    h, w = image.shape[2:]
+    meta = dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1.0, 1.0))
+    data = dict(inputs=[torch.from_numpy(np.ascontiguousarray(image[0]))],
+                data_samples=[DetDataSample(metainfo=meta)])
+    with torch.no_grad():
+        data = model.data_preprocessor(data, False)
+        res = model.predict(data["inputs"], data["data_samples"], rescale=True)[0]
+    inst = res.pred_instances
+    scores = inst.scores.numpy()
+    return dict(boxes=inst.bboxes.numpy(), scores=scores, labels=inst.labels.numpy(),
+                mask_scores=inst.mask_scores.numpy() if "mask_scores" in inst else scores,
+                masks=inst.masks.numpy().astype(bool))
+
+
+def compare(ort_out: dict[str, np.ndarray], ref: dict[str, np.ndarray],
+            mask_thr: float = 0.5) -> dict[str, Any]:
+    """Compare onnxruntime outputs (graph outputs, masks 28 x 28) with :func:`torch_predict`.
+
+    Returns:
+        dict: ``n`` (detections, PyTorch / onnxruntime), ``max_box_err`` (px),
+        ``max_score_err``, ``max_mask_score_err``, ``labels_equal``, ``mask_equal_frac``
+        (over all pasted pixels) and ``equal`` (every criterion of issue 19 met).
+    """
+    h, w = ref["masks"].shape[1:] if ref["masks"].ndim == 3 else (0, 0)
+    n_ref, n_ort = len(ref["scores"]), len(ort_out["scores"])
+    report: dict[str, Any] = dict(n=(n_ref, n_ort))
+    if n_ref != n_ort:
+        report["equal"] = False
+        return report
+    if n_ref == 0:
+        report.update(max_box_err=0.0, max_score_err=0.0, max_mask_score_err=0.0,
+                      labels_equal=True, mask_equal_frac=1.0, equal=True)
+        return report
+    masks = paste_masks(ort_out["masks"], ort_out["boxes"], h, w, mask_thr)
+    report.update(
+        max_box_err=float(np.abs(ort_out["boxes"] - ref["boxes"]).max()),
+        max_score_err=float(np.abs(ort_out["scores"] - ref["scores"]).max()),
+        max_mask_score_err=float(np.abs(ort_out["mask_scores"] - ref["mask_scores"]).max()),
+        labels_equal=bool((ort_out["labels"] == ref["labels"]).all()),
+        mask_equal_frac=float((masks == ref["masks"]).mean()),
+    )
+    report["equal"] = bool(report["max_box_err"] <= BOX_ATOL
+                           and report["max_score_err"] <= SCORE_ATOL
+                           and report["max_mask_score_err"] <= SCORE_ATOL
+                           and report["labels_equal"]
+                           and report["mask_equal_frac"] >= MASK_MIN_EQUAL)
+    return report
+
+
+def compare_with_predict(model: nn.Module, onnx_file, shape, seed: int = 0,
+                         num_threads: int | None = None) -> dict[str, Any]:
+    """Run ``onnx_file`` and ``model.predict`` on one random (H, W) = ``shape`` image."""
+    from .runtime import OnnxCenterMask
+
+    rng = np.random.default_rng(seed)
+    image = (rng.random((1, 3, *shape), dtype=np.float32) * 255).astype(np.float32)
+    runner = OnnxCenterMask(onnx_file, num_threads=num_threads)
+    return compare(runner.run_raw(image), torch_predict(model, image),
+                   float(runner.meta.get("mask_thr_binary", 0.5)))
