@@ -1,0 +1,10 @@
+# Original CenterMask (maskrcnn-benchmark) V2-99-FPN, ms 2x, for centermask-V2-99-FPN-ms-2x.pth.
+# Mirrors centermask_V_99_eSE_FPN_ms_2x.yaml.
+_base_ = './centermask-mb_v2-99-ese_fpn_ms-3x_coco.py'
+
+train_cfg = dict(max_iters=180000)  # 2x: 180k iterations, lr / 10 at 120k and 160k
+param_scheduler = [
+    dict(type='ConstantLR', factor=1.0 / 3, by_epoch=False, begin=0, end=500),
+    dict(type='MultiStepLR', begin=0, end=180000, by_epoch=False,
+         milestones=[120000, 160000], gamma=0.1),
+]
