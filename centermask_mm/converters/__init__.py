@@ -1,5 +1,5 @@
 """Checkpoint converters from the public CenterMask implementations.
 
-Run them as modules, e.g. ``python -m centermask_mm.converters.vovnet_detectron2 IN OUT``.
+Run them as modules: ``python -m centermask_mm.converters.centermask2 SRC DST [--config CFG]``.
 Nothing is imported here, so ``import centermask_mm`` stays light.
 """

@@ -227,7 +227,7 @@ class VoVNet(BaseModule):
         with_cp (bool): Gradient checkpointing per OSA module. Defaults to False.
         init_cfg (dict or list[dict], optional): Initialization config, e.g.
             ``dict(type='Pretrained', checkpoint='path/to/converted.pth')`` for weights
-            produced by ``centermask_mm.converters.vovnet_detectron2``. Defaults to None
+            produced by ``centermask_mm.converters.centermask2``. Defaults to None
             (Kaiming-normal convs from ``ConvModule``, unit norms).
 
     Forward:

@@ -1,4 +1,4 @@
-"""Converter from centermask2 / vovnet-detectron2 VoVNet keys (spec §1.7).
+"""VoVNet family of the centermask2 converter: vovnet-detectron2 keys (spec §1.7).
 
 The synthetic checkpoints are built here from the detectron2 naming scheme and the
 spec's shapes, independently of the converter's rules; a functional re-statement of
@@ -13,7 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from centermask_mm.converters import vovnet_detectron2 as conv
+from centermask_mm.converters import centermask2 as cm2
+from centermask_mm.converters.centermask2 import vovnet as conv
+from centermask_mm.converters.centermask2.__main__ import main
 from centermask_mm.models.backbones.vovnet import VoVNet
 
 ARCHS = list(VoVNet.arch_settings)
@@ -148,7 +150,7 @@ def test_every_key_maps_and_loads_strict(arch):
     kwargs = conv.infer_backbone_kwargs(result.state_dict)
     assert kwargs == dict(arch=arch, attention='ese', stage_with_dcn=(False,) * 4)
     model = _meta_vovnet(**kwargs)
-    conv.check_against_model(result.state_dict, model)
+    cm2.check_against_model(result.state_dict, model)
     # assign=True: meta tensors cannot be copied; strict key and shape checks still run.
     model.load_state_dict(result.state_dict, strict=True, assign=True)
 
@@ -212,21 +214,22 @@ def test_unknown_keys_are_reported_by_name(tmp_path, capsys):
                                       'stage2.OSA2_1.layers.0.OSA2_1_0/bogus.weight']
     src = tmp_path / 'in.pth'
     torch.save(source, src)
-    with pytest.raises(conv.ConversionError, match='classifier.fc.weight'):
-        conv.convert_file(src, tmp_path / 'out.pth')
-    assert conv.main([str(src), str(tmp_path / 'out.pth')]) == 1
+    with pytest.raises(cm2.ConversionError, match='classifier.fc.weight'):
+        cm2.convert_file(src, tmp_path / 'out.pth')
+    assert main([str(src), str(tmp_path / 'out.pth')]) == 1
     assert 'OSA2_1_0/bogus.weight' in capsys.readouterr().err
     assert not (tmp_path / 'out.pth').exists()
-    meta = conv.convert_file(src, tmp_path / 'out.pth', ignore_unknown=True)
-    assert meta['unknown'] == result.unknown and meta['arch'] == 'V-19-slim'
+    meta = cm2.convert_file(src, tmp_path / 'out.pth', ignore_unknown=True)
+    assert meta['skipped_keys'] == sorted(result.unknown)
+    assert meta['backbone']['arch'] == 'V-19-slim'
 
 
 def test_shape_mismatch_and_missing_keys_are_named():
     state = conv.convert_state_dict(make_detectron2_state_dict('V-19-slim')).state_dict
     state['stage3.osa1.concat.conv.weight'] = torch.zeros(7, 7, 1, 1)
     del state['stage4.osa1.attn.fc.bias']
-    with pytest.raises(conv.ConversionError) as info:
-        conv.check_against_model(state, _meta_vovnet(arch='V-19-slim'))
+    with pytest.raises(cm2.ConversionError) as info:
+        cm2.check_against_model(state, _meta_vovnet(arch='V-19-slim'))
     message = str(info.value)
     assert 'stage3.osa1.concat.conv.weight: checkpoint (7, 7, 1, 1)' in message
     assert 'missing keys (1): stage4.osa1.attn.fc.bias' in message
@@ -235,7 +238,7 @@ def test_shape_mismatch_and_missing_keys_are_named():
 def test_unknown_structure_is_rejected():
     state = conv.convert_state_dict(make_detectron2_state_dict('V-39')).state_dict
     state = {k: v for k, v in state.items() if not k.startswith('stage5.osa2.')}
-    with pytest.raises(conv.ConversionError, match='no known VoVNet arch'):
+    with pytest.raises(cm2.ConversionError, match='no known VoVNet arch'):
         conv.infer_backbone_kwargs(state)
 
 
@@ -243,16 +246,17 @@ def test_cli_round_trip_and_pretrained_init(tmp_path, capsys):
     source = make_detectron2_state_dict('V-19-slim-dw', seed=3)
     src, dst = tmp_path / 'vovnet19_ese_slim_dw_detectron2.pth', tmp_path / 'out' / 'v.pth'
     torch.save({'model': source, 'iteration': 5}, src)
-    assert conv.main([str(src), str(dst)]) == 0
+    assert main([str(src), str(dst)]) == 0
     assert 'V-19-slim-dw' in capsys.readouterr().out
     ckpt = torch.load(dst, weights_only=True)
-    assert ckpt['meta']['arch'] == 'V-19-slim-dw' and ckpt['meta']['converted'] == len(source)
+    assert ckpt['meta']['backbone']['arch'] == 'V-19-slim-dw'
+    assert ckpt['meta']['converted'] == len(source)
     model = VoVNet(arch='V-19-slim-dw', init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
     model.init_weights()
     torch.testing.assert_close(model.stage4.osa1.attn.fc.weight,
                                source['stage4.OSA4_1.ese.fc.weight'])
     # --prefix makes keys for a whole detector's load_from.
-    assert conv.main([str(src), str(tmp_path / 'det.pth'), '--prefix', 'backbone.']) == 0
+    assert main([str(src), str(tmp_path / 'det.pth'), '--prefix', 'backbone.']) == 0
     keys = torch.load(tmp_path / 'det.pth', weights_only=True)['state_dict']
     assert all(k.startswith('backbone.stem.') or k.startswith('backbone.stage') for k in keys)
 
@@ -263,18 +267,18 @@ def test_detectron2_pickle_of_numpy_arrays(tmp_path):
     with path.open('wb') as f:
         pickle.dump({'model': {f'backbone.bottom_up.{k}': v.numpy() for k, v in source.items()},
                      '__author__': 'test'}, f)
-    meta = conv.convert_file(path, tmp_path / 'out.pth')
-    assert meta['arch'] == 'V-19-slim' and meta['skipped'] == 0
+    meta = cm2.convert_file(path, tmp_path / 'out.pth', backbone_only=True)
+    assert meta['backbone']['arch'] == 'V-19-slim' and meta['skipped'] == 0
     state = torch.load(tmp_path / 'out.pth', weights_only=True)['state_dict']
     assert torch.equal(state['stem.0.conv.weight'], source['stem.stem_1/conv.weight'])
 
 
 def test_missing_or_empty_input_file(tmp_path):
-    with pytest.raises(conv.ConversionError, match='no such file'):
-        conv.load_source(tmp_path / 'nope.pth')
+    with pytest.raises(cm2.ConversionError, match='no such file'):
+        cm2.load_source(tmp_path / 'nope.pth')
     torch.save({}, tmp_path / 'empty.pth')
-    with pytest.raises(conv.ConversionError, match='state dict'):
-        conv.load_source(tmp_path / 'empty.pth')
+    with pytest.raises(cm2.ConversionError, match='state dict'):
+        cm2.load_source(tmp_path / 'empty.pth')
 
 
 def test_dcn_stages_are_detected():
@@ -287,6 +291,6 @@ def test_dcn_stages_are_detected():
     kwargs = conv.infer_backbone_kwargs(result.state_dict)
     assert kwargs['stage_with_dcn'] == (False, True, True, True)
     model = _meta_vovnet(**kwargs)
-    conv.check_against_model(result.state_dict, model)
+    cm2.check_against_model(result.state_dict, model)
     # assign=True: meta tensors cannot be copied; strict key and shape checks still run.
     model.load_state_dict(result.state_dict, strict=True, assign=True)
