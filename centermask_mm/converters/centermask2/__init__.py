@@ -4,10 +4,8 @@
 :mod:`.core` for the head mapping and :mod:`.registry` for the backbone-family and
 source-scheme plug-ins (VoVNet in :mod:`.vovnet`).
 """
-from . import maskrcnn_benchmark  # noqa: F401  (registers the source scheme)
-from . import mobilenet  # noqa: F401  (registers the backbone family)
-from . import resnet  # noqa: F401  (registers the backbone family)
-from . import vovnet  # noqa: F401  (registers the backbone family)
+# Importing the plug-ins registers them: one source scheme, three backbone families.
+from . import maskrcnn_benchmark, mobilenet, resnet, vovnet  # noqa: F401
 from .core import (
                    Conversion,
                    check_against_model,
