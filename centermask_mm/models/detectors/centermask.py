@@ -8,7 +8,10 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, OptSampleList, SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from torch import Tensor
+
+from ..utils.centermask2_postprocess import check_postprocess_mode, fcos_detections
 
 
 def _as_cfg(cfg: dict | None) -> ConfigDict | None:
@@ -39,8 +42,14 @@ class CenterMask(SingleStageDetector):
         train_cfg (OptConfigType): ``fcos`` (FCOS train cfg, usually None),
             ``fcos_proposal`` (post-processing of training proposals) and ``mask``
             (assigner / sampler / mask_size / mask_thr_binary of the mask branch).
-        test_cfg (OptConfigType): ``fcos`` (detection post-processing) and ``mask``
-            (``mask_thr_binary``).
+        test_cfg (OptConfigType): ``fcos`` (detection post-processing), ``mask``
+            (``mask_thr_binary``) and ``postprocess``: ``'mmdet'`` (default; mmdet's FCOS
+            post-processing: score ``cls * ctr``, boxes clipped before the mask branch) or
+            ``'centermask2'`` (centermask2's inference, as the published models were
+            evaluated: score ``sqrt(cls * ctr)``, threshold on ``cls``, pre-NMS top-k by
+            ``cls * ctr``, boxes clipped only at the end with the mask of the unclipped box
+            pasted into the clipped one, empty boxes dropped after the top-k; see
+            :mod:`centermask_mm.models.utils.centermask2_postprocess`).
         data_preprocessor (OptConfigType): ``DetDataPreprocessor`` config.
         init_cfg (OptMultiConfig): Initialisation config.
 
@@ -74,6 +83,7 @@ class CenterMask(SingleStageDetector):
         self.roi_head = MODELS.build(roi_head)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+        self.postprocess = check_postprocess_mode(test_cfg.get("postprocess", "mmdet"))
         self._check_consistency()
 
     def _check_consistency(self) -> None:
@@ -154,6 +164,12 @@ class CenterMask(SingleStageDetector):
             ``scores`` (n,), ``masks`` (n, H, W) and, with mask scoring, ``mask_scores`` (n,).
         """
         x = self.extract_feat(batch_inputs)
+        if self.postprocess == "centermask2":
+            results_list = self.fcos_detections_centermask2(
+                self.bbox_head(x), [s.metainfo for s in batch_data_samples])
+            results_list = self.roi_head.predict_centermask2(
+                x, results_list, batch_data_samples, rescale=rescale)
+            return self.add_pred_to_datasample(batch_data_samples, results_list)
         # Boxes stay in resized-image pixels for RoIAlign and Eq. 2; the mask head rescales
         # them (in place) when it pastes the masks.
         results_list = self.bbox_head.predict(x, batch_data_samples, rescale=False)
@@ -161,10 +177,34 @@ class CenterMask(SingleStageDetector):
                                              rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
+    def fcos_detections_centermask2(self, fcos_outs: tuple, batch_img_metas: list[dict]
+                                    ) -> list[InstanceData]:
+        """centermask2's FCOS detections per image: unclipped boxes in input pixels.
+
+        Args:
+            fcos_outs: ``(cls_scores, bbox_preds, centernesses)`` of ``FCOSHead.forward``
+                in eval mode, each a list over levels of (B, *, H_l, W_l).
+            batch_img_metas: One metainfo dict per image (unused for the boxes: they are
+                not clipped here; kept for a uniform signature).
+
+        Returns:
+            list[InstanceData]: ``bboxes`` (n, 4), ``scores`` (n,) ``sqrt(cls * ctr)``,
+            ``labels`` (n,) per image.
+        """
+        cls_scores, bbox_preds, centernesses = fcos_outs[:3]
+        sizes = [c.shape[-2:] for c in cls_scores]
+        points = self.bbox_head.prior_generator.grid_priors(
+            sizes, dtype=bbox_preds[0].dtype, device=bbox_preds[0].device)
+        cfg = self.test_cfg.get("fcos") or {}
+        return [fcos_detections([c[i] for c in cls_scores], [b[i] for b in bbox_preds],
+                                [t[i] for t in centernesses], points, cfg)
+                for i in range(len(batch_img_metas))]
+
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: OptSampleList = None) -> tuple:
         """Raw outputs: FCOS ``cls_scores``, ``bbox_preds``, ``centernesses`` (lists over
-        levels), then the mask branch's ``mask_preds`` (and MaskIoU) on the FCOS detections.
+        levels), then the mask branch's ``mask_preds`` (and MaskIoU) on the FCOS detections
+        (those of ``test_cfg.postprocess``: unclipped boxes with ``'centermask2'``).
         """
         x = self.extract_feat(batch_inputs)
         fcos_outs = self.bbox_head.forward(x)
@@ -175,6 +215,9 @@ class CenterMask(SingleStageDetector):
             batch_data_samples = [DetDataSample(metainfo=meta)
                                   for _ in range(batch_inputs.shape[0])]
         batch_img_metas = [s.metainfo for s in batch_data_samples]
-        results_list = self.bbox_head.predict_by_feat(
-            *fcos_outs, batch_img_metas=batch_img_metas, rescale=False)
+        if self.postprocess == "centermask2":
+            results_list = self.fcos_detections_centermask2(fcos_outs, batch_img_metas)
+        else:
+            results_list = self.bbox_head.predict_by_feat(
+                *fcos_outs, batch_img_metas=batch_img_metas, rescale=False)
         return tuple(fcos_outs) + self.roi_head.forward(x, results_list, batch_data_samples)

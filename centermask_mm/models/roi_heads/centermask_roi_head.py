@@ -14,6 +14,7 @@ from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ..utils.centermask2_postprocess import finalize_instances
 from .roi_extractors.scale_adaptive_roi_extractor import ScaleAdaptiveRoIExtractor
 
 
@@ -220,3 +221,51 @@ class CenterMaskRoIHead(StandardRoIHead):
         return self.mask_head.predict_by_feat(
             mask_preds=mask_preds, results_list=results_list, batch_img_metas=batch_img_metas,
             rcnn_test_cfg=self.test_cfg, rescale=rescale)
+
+    def predict_centermask2(self, x: tuple[Tensor, ...], rpn_results_list: InstanceList,
+                            batch_data_samples: SampleList,
+                            rescale: bool = False) -> InstanceList:
+        """Masks (and mask scores) as centermask2 computes them (``postprocess='centermask2'``).
+
+        The mask branch runs on the **unclipped** boxes (Eq. 2, RoIAlign, SAG-Mask,
+        MaskIoU); then, per image, the boxes are scaled to the output size, clipped, the
+        empty ones dropped, and each 28x28 mask is pasted into its clipped box
+        (:func:`finalize_instances`).
+
+        Args:
+            x (tuple[Tensor]): FPN maps.
+            rpn_results_list (list[InstanceData]): Unclipped detections per image in
+                input pixels (``bboxes``, ``scores``, ``labels``); not modified.
+            batch_data_samples (list[DetDataSample]): For ``img_shape`` / ``ori_shape``.
+            rescale (bool): Output in original-image pixels (``ori_shape``).
+
+        Returns:
+            list[InstanceData]: ``bboxes`` (clipped), ``scores``, ``labels``, ``masks``
+            (n, H, W) bool and, with mask scoring, ``mask_scores``; n may be smaller than
+            the number of detections (empty boxes dropped).
+        """
+        batch_img_metas = [s.metainfo for s in batch_data_samples]
+        thr = self.test_cfg.mask_thr_binary
+        num_per_img = [len(res) for res in rpn_results_list]
+        mask_rois = bbox2roi([res.bboxes for res in rpn_results_list])
+        results_list = [res.clone() for res in rpn_results_list]
+        if mask_rois.shape[0] > 0:
+            mask_results = self._mask_forward(x, mask_rois, self._img_shapes(batch_img_metas))
+            labels = torch.cat([res.labels for res in results_list]).long()
+            idx = torch.arange(labels.numel(), device=labels.device)
+            mask_probs = mask_results["mask_preds"][idx, labels].sigmoid()
+            if self.with_mask_iou:
+                mask_iou = self._mask_iou(mask_results["mask_feats"],
+                                          mask_results["mask_preds"], labels)
+                for res, iou in zip(results_list, mask_iou.split(num_per_img), strict=True):
+                    res.mask_scores = res.scores * iou
+            probs_per_img = mask_probs.split(num_per_img)
+        else:
+            probs_per_img = tuple(mask_rois.new_zeros((0, 28, 28)) for _ in num_per_img)
+            if self.with_mask_iou:
+                for res in results_list:
+                    res.mask_scores = res.scores.new_zeros((0,))
+        return [finalize_instances(res, probs, meta["img_shape"][:2],
+                                   meta["ori_shape"][:2] if rescale else None, thr)
+                for res, probs, meta in zip(results_list, probs_per_img, batch_img_metas,
+                                            strict=True)]

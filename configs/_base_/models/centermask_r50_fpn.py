@@ -109,6 +109,11 @@ model = dict(
             mask_thr_binary=0.0,  # on logits, for MaskIoU targets (p > 0.5)
             debug=False)),
     test_cfg=dict(
+        # 'mmdet': mmdet's FCOS post-processing (score cls x ctr, boxes clipped before the
+        # mask branch), used by the paper-ablation configs. 'centermask2': centermask2's
+        # inference (sqrt score, clip at the end, ...), set by the configs that mirror a
+        # published model (docs/centermask.md, "Published models").
+        postprocess='mmdet',
         fcos=dict(
             nms_pre=1000,
             min_bbox_size=0,

@@ -1,0 +1,1 @@
+"""Model helpers that are not registered components (plain functions)."""
