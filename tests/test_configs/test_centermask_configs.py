@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
@@ -16,6 +17,10 @@ REPO = Path(__file__).resolve().parents[2]
 CFG_DIR = REPO / "configs/centermask"
 CONFIGS = sorted(p for p in CFG_DIR.rglob("*.py"))
 IDS = [str(p.relative_to(CFG_DIR)) for p in CONFIGS]
+# Configs that mirror published models (reference preprocessing, iteration schedules) are
+# checked against their reference configs in test_published_configs.py.
+PUBLISHED = {Path(m["Config"]).name
+             for m in yaml.safe_load((CFG_DIR / "metafile.yml").read_text())["Models"]}
 
 # Paper Table 3 (and Table 4) "Params." column, in millions, counted without BN affine
 # parameters. The V1-99 rows (83.6 M, 88.0 M with SE) are inconsistent with the paper's own
@@ -140,7 +145,8 @@ def test_table_2_level_ranges(built) -> None:
 
 
 def test_lite_widths_and_data(built) -> None:
-    for name in [n for n in IDS if n.startswith("centermask-lite") and n.endswith("coco.py")]:
+    for name in [n for n in IDS if n.startswith("centermask-lite") and n.endswith("coco.py")
+                 and n not in PUBLISHED]:
         cfg, model = built[name]
         assert model.neck.out_channels == 128
         assert (model.bbox_head.stacked_convs, model.bbox_head.feat_channels) == (2, 128)
@@ -156,7 +162,7 @@ def test_lite_widths_and_data(built) -> None:
 @pytest.mark.parametrize(("tag", "epochs"), [("_1x_", 12), ("_ms-2x_", 24), ("_ms-3x_", 36),
                                             ("_4x_", 48)])
 def test_schedules(built, tag: str, epochs: int) -> None:
-    names = [n for n in IDS if tag in n and n.startswith("centermask")]
+    names = [n for n in IDS if tag in n and n.startswith("centermask") and n not in PUBLISHED]
     assert names
     for name in names:
         cfg = built[name][0]
