@@ -16,9 +16,10 @@ import torch
 from centermask_mm.converters import centermask2 as cm2
 from centermask_mm.converters.centermask2.__main__ import main
 
-DATA = Path(__file__).resolve().parents[1] / 'data' / 'centermask2'
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / 'tests' / 'data' / 'centermask2'
 CKPT = DATA / 'centermask2_lite_V_19_slim_dw_eSE_random.pth'
-CONFIG = DATA / 'centermask-lite_v2-19-slim-dw-ese_fixture.py'
+CONFIG = REPO / 'configs/centermask/centermask-lite_v2-19-slim-dw-ese_fpn_ms-4x_coco.py'
 
 
 @pytest.fixture(scope='module')

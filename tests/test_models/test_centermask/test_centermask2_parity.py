@@ -21,21 +21,28 @@ from mmengine.structures import InstanceData
 from centermask_mm.converters import centermask2 as cm2
 from centermask_mm.models.utils.centermask2_postprocess import finalize_instances
 
-DATA = Path(__file__).resolve().parents[2] / 'data' / 'centermask2'
+REPO = Path(__file__).resolve().parents[3]
+DATA = REPO / 'tests' / 'data' / 'centermask2'
 CKPT = DATA / 'centermask2_lite_V_19_slim_dw_eSE_random.pth'
-CONFIG = DATA / 'centermask-lite_v2-19-slim-dw-ese_fixture.py'
+CONFIG = REPO / 'configs/centermask/centermask-lite_v2-19-slim-dw-ese_fpn_ms-4x_coco.py'
 LEVELS = ('p3', 'p4', 'p5', 'p6', 'p7')
 STRIDES = (8, 16, 32, 64, 128)
 H, W = 512, 640
 
 
-def _build(postprocess: str = 'centermask2'):
+def _build(postprocess: str | None = None):
+    """The fixture's model from the project config, with the converted fixture weights.
+
+    ``postprocess`` overrides ``model.test_cfg.postprocess`` (None: the config's own).
+    """
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
     register_all_modules()
     cfg = copy.deepcopy(Config.fromfile(str(CONFIG)).model)
-    cfg.test_cfg.postprocess = postprocess
+    cfg.backbone.init_cfg = None
+    if postprocess is not None:
+        cfg.test_cfg.postprocess = postprocess
     model = MODELS.build(cfg)
     state = cm2.convert_checkpoint(cm2.load_source(CKPT)).state_dict
     model.load_state_dict(state, strict=True)
@@ -69,6 +76,11 @@ def _predict(model, ref, sample=None):
 @pytest.fixture(scope='module')
 def predicted(model, ref) -> InstanceData:
     return _predict(model, ref).pred_instances
+
+
+def test_the_mirror_config_uses_centermask2_inference(model) -> None:
+    assert model.postprocess == 'centermask2'
+    assert model.test_cfg.fcos.score_thr == 0.05 and model.test_cfg.fcos.max_per_img == 50
 
 
 def test_preprocessing_from_the_png_is_exact(model, ref) -> None:
@@ -127,6 +139,18 @@ def test_final_instances_match_centermask2(predicted, ref) -> None:
     # the boxes that cross the border are among them: pasted into the clipped box
     assert ((ref['dets.boxes'][ref['final.det_index']] - ref['final.boxes']).abs()
             .amax(1) > 0).sum() == 11
+
+
+def test_tensor_mode_runs_the_mask_branch_on_unclipped_detections(model, ref) -> None:
+    with torch.no_grad():
+        outs = model(ref['input'], [_sample()], mode='tensor')
+    mask_preds, mask_iou = outs[-2:]
+    assert mask_preds.shape == (50, 80, 28, 28)  # all 50 FCOS detections, empty ones too
+    keep = ref['final.det_index']
+    idx = torch.arange(len(keep))
+    probs = mask_preds[keep][idx, ref['final.classes']].sigmoid()
+    assert (probs - ref['final.mask_probs']).abs().max() <= 1e-5
+    assert (mask_iou[keep] - ref['final.maskiou']).abs().max() <= 1e-5
 
 
 def test_rescale_to_the_original_image(model, ref, predicted) -> None:
