@@ -52,12 +52,17 @@ class ExportError(ValueError):
 
 
 def postprocess_mode(model: nn.Module) -> str:
-    """The model's ``test_cfg.postprocess`` ('mmdet' when unset), checked."""
+    """The post-processing the model's ``predict`` uses: ``model.postprocess`` (set from
+    ``test_cfg.postprocess``), 'mmdet' for a CenterMask without the switch."""
     test_cfg = getattr(model, "test_cfg", None) or {}
-    mode = test_cfg.get("postprocess", "mmdet")
-    if mode not in POSTPROCESS_MODES:
-        raise ExportError(f"model.test_cfg.postprocess={mode!r} is not one of "
+    asked = test_cfg.get("postprocess", "mmdet")
+    mode = getattr(model, "postprocess", "mmdet")
+    if asked not in POSTPROCESS_MODES or mode not in POSTPROCESS_MODES:
+        raise ExportError(f"model.test_cfg.postprocess={asked!r} is not one of "
                           f"{POSTPROCESS_MODES}")
+    if asked != mode:
+        raise ExportError(f"model.test_cfg.postprocess={asked!r}, but this CenterMask's "
+                          f"predict uses {mode!r} (no post-processing switch)")
     return mode
 
 

@@ -13,8 +13,11 @@ names and the input shape), and for one image:
    outputs equal ``CenterMask.predict`` exactly when the resized image is H x W; otherwise
    the only differences are that boxes are clipped to H x W instead of the image and
    Eq. 2 uses the area H x W. A ``--dynamic`` graph gets the resized image as it is;
-3. runs the graph, divides the boxes by the resize factors, clips them to the original
-   image when letterboxed, and pastes the 28 x 28 masks with :func:`paste_masks`.
+3. runs the graph and maps the boxes to the original image as ``predict(rescale=True)``
+   does: divided by the resize factors (``'mmdet'`` post-processing; also clipped to the
+   image when letterboxed), or multiplied by original / input size and clipped
+   (``'centermask2'``); then pastes the 28 x 28 masks into those boxes with
+   :func:`paste_masks`.
 
 :func:`paste_masks` is mmdet's ``FCNMaskHead`` paste (bilinear ``grid_sample`` of each
 mask into its box, per-box window, then ``>= mask_thr_binary``) in numpy.
@@ -182,15 +185,16 @@ class OnnxCenterMask:
             fh, fw = int(fixed[0]), int(fixed[1])
             h, w = img.shape[:2]
             if h > fh or w > fw:
-                img = mmcv.imrescale(img, (fw, fh), interpolation="bilinear", backend="cv2")
-                h, w = img.shape[:2]
-                h, w = min(h, fh), min(w, fw)
-                img = img[:h, :w]
+                img = mmcv.imrescale(img, min(fh / h, fw / w), interpolation="bilinear",
+                                     backend="cv2")
+                img = img[:fh, :fw]
+            h, w = img.shape[:2]
             canvas = np.empty((fh, fw, 3), dtype=np.float32)
             canvas[...] = np.asarray(self.meta.get("pad_bgr", [0, 0, 0]), np.float32)
             canvas[:h, :w] = img
             img, letterboxed = canvas, True
-        h, w = img.shape[:2] if not letterboxed else (h, w)
+        else:
+            h, w = img.shape[:2]
         meta = dict(ori_shape=(ori_h, ori_w), img_shape=(h, w),
                     scale_factor=(w / ori_w, h / ori_h), letterboxed=letterboxed)
         tensor = np.ascontiguousarray(img.astype(np.float32).transpose(2, 0, 1)[None])
@@ -219,10 +223,20 @@ class OnnxCenterMask:
             image = mmcv.imread(path, channel_order="bgr")
         tensor, meta = self.prepare(image)
         outs = self.run_raw(tensor)
-        sw, sh = meta["scale_factor"]
-        boxes = outs["boxes"].astype(np.float32) / np.array([sw, sh, sw, sh], np.float32)
         ori_h, ori_w = meta["ori_shape"]
-        if meta["letterboxed"]:
+        boxes = outs["boxes"].astype(np.float32)
+        if self.meta.get("postprocess") == "centermask2":
+            # centermask2's detector_postprocess: scale by output / input size, clip.
+            in_h, in_w = meta["img_shape"]
+            boxes[:, 0::2] *= np.float32(ori_w / in_w)
+            boxes[:, 1::2] *= np.float32(ori_h / in_h)
+            clip = True
+        else:
+            # mmdet's rescale: divide by the resize factors (FCNMaskHead, in place).
+            sw, sh = meta["scale_factor"]
+            boxes = boxes / np.array([sw, sh, sw, sh], np.float32)
+            clip = meta["letterboxed"]
+        if clip:
             boxes[:, 0::2] = boxes[:, 0::2].clip(0, ori_w)
             boxes[:, 1::2] = boxes[:, 1::2].clip(0, ori_h)
         masks = paste_masks(outs["masks"], boxes, ori_h, ori_w,
