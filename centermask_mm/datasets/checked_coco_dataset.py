@@ -1,8 +1,6 @@
 """``CocoDataset`` that validates its annotation file before loading it."""
 from __future__ import annotations
 
-import os.path as osp
-
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
@@ -19,8 +17,11 @@ class CheckedCocoDataset(CocoDataset):
     """
 
     def load_data_list(self) -> list[dict]:
-        img_dir = self.data_prefix.get("img", "")
-        if img_dir and not osp.isabs(img_dir) and self.data_root:
-            img_dir = osp.join(self.data_root, img_dir)
-        validate_coco(self.ann_file, img_dir or None)
+        # mmengine's BaseDataset.__init__ has already joined data_root onto ann_file and
+        # every data_prefix entry (_join_prefix), so these are the very paths mmdet's
+        # parse_data_info reads: relative ones are relative to the working directory.
+        img_dir = self.data_prefix.get("img")
+        if img_dir is not None and "://" in str(img_dir):
+            img_dir = None  # a remote storage backend: the local file check does not apply
+        validate_coco(self.ann_file, img_dir)
         return super().load_data_list()

@@ -91,3 +91,33 @@ def test_checked_dataset_rejects_corrupt_file(tmp_path: Path, tiny_toy: Path, go
     _write(tmp_path / "annotations" / "bad.json", good)
     with pytest.raises(AnnotationError, match=r"bad.json: annotations\[0\].*category_id 7"):
         DATASETS.build(_dataset_cfg(tmp_path, "annotations/bad.json"))
+
+
+@pytest.mark.parametrize("data_root, prefix", [
+    ("toy/", "val/"),        # the configs' form: data_root relative to the working directory
+    ("./toy", "val"),
+    ("", "toy/val/"),        # no data_root: the prefix alone, relative to the working directory
+])
+def test_checked_dataset_with_a_relative_data_root(tiny_toy: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   data_root: str, prefix: str) -> None:
+    # mmengine joins data_root onto ann_file and the image prefix before load_data_list;
+    # joining it again looked for toy/toy/val/... (issue 18, item 1).
+    shutil.copytree(tiny_toy, tmp_path / "toy")
+    monkeypatch.chdir(tmp_path)
+    ann = "annotations/instances_val.json" if data_root else "toy/annotations/instances_val.json"
+    cfg = dict(_dataset_cfg(tmp_path, ann), data_root=data_root, data_prefix=dict(img=prefix))
+    ds = DATASETS.build(cfg)
+    assert len(ds) == 4
+    path = Path(ds.get_data_info(0)["img_path"])
+    assert not path.is_absolute() and path.is_file(), path
+
+
+def test_checked_dataset_names_the_missing_image_as_mmdet_would_read_it(
+        tiny_toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(tiny_toy, tmp_path / "toy")
+    (tmp_path / "toy" / "val" / "000001.png").unlink()
+    monkeypatch.chdir(tmp_path)
+    cfg = dict(_dataset_cfg(tmp_path, "annotations/instances_val.json"), data_root="toy/")
+    with pytest.raises(AnnotationError, match=r"image file toy/val/000001.png not found"):
+        DATASETS.build(cfg)
