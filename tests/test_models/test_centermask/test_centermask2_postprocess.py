@@ -107,3 +107,51 @@ def test_rescale_scales_before_clipping() -> None:
     torch.testing.assert_close(out.bboxes, torch.tensor([[0.0, 4.0, 50.0, 20.0]]))
     assert out.masks.shape == (1, 40, 50)
     assert out.masks[0, 4:20].all() and not out.masks[0, 21:].any()
+
+
+def _tiny_inputs(model, shapes):
+    from mmdet.testing import demo_mm_inputs
+
+    packed = demo_mm_inputs(len(shapes), shapes, num_items=[2] * len(shapes), num_classes=5,
+                            with_mask=True)
+    for i, sample in enumerate(packed['data_samples']):  # original images 1.5x the input
+        h, w = shapes[i][1:]
+        sample.set_metainfo(dict(ori_shape=(int(h * 1.5), int(w * 1.5)),
+                                 scale_factor=(1 / 1.5, 1 / 1.5)))
+    return model.data_preprocessor(packed, False)
+
+
+def test_detector_batch_in_centermask2_mode() -> None:
+    """A batch of two sizes through predict: per-image shapes, clipped boxes, mask scores."""
+    from ._tiny import build_tiny
+
+    shapes = [[3, 96, 128], [3, 64, 96]]
+    model = build_tiny({'test_cfg.postprocess': 'centermask2',
+                        'test_cfg.fcos.score_thr': 0.0, 'test_cfg.fcos.max_per_img': 7})
+    model.eval()
+    # Untrained regression is often 0 after the ReLU: boxes of one stride each side instead.
+    torch.nn.init.constant_(model.bbox_head.conv_reg.bias, 1.0)
+    data = _tiny_inputs(model, shapes)
+    with torch.no_grad():
+        out = model.predict(data['inputs'], data['data_samples'], rescale=True)
+    for sample, shape in zip(out, shapes, strict=True):
+        res = sample.pred_instances
+        oh, ow = int(shape[1] * 1.5), int(shape[2] * 1.5)
+        assert 0 < len(res) <= 7
+        assert res.masks.shape == (len(res), oh, ow) and res.masks.dtype == torch.bool
+        assert (res.bboxes >= 0).all() and (res.bboxes[:, 2] <= ow).all()
+        assert (res.bboxes[:, 3] <= oh).all()
+        assert ((res.bboxes[:, 2] > res.bboxes[:, 0]) & (res.bboxes[:, 3] > res.bboxes[:, 1])).all()
+        assert res.mask_scores.shape == res.scores.shape
+        assert (res.scores[:-1] >= res.scores[1:]).all()
+
+
+def test_detector_with_no_detections_in_centermask2_mode() -> None:
+    from ._tiny import build_tiny
+
+    model = build_tiny({'test_cfg.postprocess': 'centermask2', 'test_cfg.fcos.score_thr': 1.0})
+    model.eval()
+    data = _tiny_inputs(model, [[3, 64, 96]])
+    with torch.no_grad():
+        res = model.predict(data['inputs'], data['data_samples'], rescale=True)[0].pred_instances
+    assert len(res) == 0 and res.masks.shape == (0, 96, 144) and res.mask_scores.shape == (0,)
