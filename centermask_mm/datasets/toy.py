@@ -15,6 +15,11 @@ Layout written by :func:`generate`::
 Command line::
 
     python -m centermask_mm.datasets.toy --out data/toy --num-train 200 --num-val 50
+
+``--coco-categories`` (``ToySpec.coco_categories``) writes COCO's 80 categories with their
+real ids and names into the annotation files and labels the five shapes with five of them
+(:data:`COCO_SHAPE_IDS`), so a model with COCO's 80 classes (a published checkpoint)
+evaluates on the set unchanged; :func:`classes` gives the 80 names then.
 """
 from __future__ import annotations
 
@@ -35,6 +40,40 @@ PALETTE: list[tuple[int, int, int]] = [
     (220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48), (145, 30, 180)]
 METAINFO = dict(classes=CLASSES, palette=PALETTE)
 
+#: COCO 2017's 80 categories: (id, name, supercategory), ids as in its annotation files.
+COCO_CATEGORIES: tuple[tuple[int, str, str], ...] = tuple(
+    (cid, name, sup) for sup, items in (
+        ("person", ((1, "person"),)),
+        ("vehicle", ((2, "bicycle"), (3, "car"), (4, "motorcycle"), (5, "airplane"),
+                     (6, "bus"), (7, "train"), (8, "truck"), (9, "boat"))),
+        ("outdoor", ((10, "traffic light"), (11, "fire hydrant"), (13, "stop sign"),
+                     (14, "parking meter"), (15, "bench"))),
+        ("animal", ((16, "bird"), (17, "cat"), (18, "dog"), (19, "horse"), (20, "sheep"),
+                    (21, "cow"), (22, "elephant"), (23, "bear"), (24, "zebra"),
+                    (25, "giraffe"))),
+        ("accessory", ((27, "backpack"), (28, "umbrella"), (31, "handbag"), (32, "tie"),
+                       (33, "suitcase"))),
+        ("sports", ((34, "frisbee"), (35, "skis"), (36, "snowboard"), (37, "sports ball"),
+                    (38, "kite"), (39, "baseball bat"), (40, "baseball glove"),
+                    (41, "skateboard"), (42, "surfboard"), (43, "tennis racket"))),
+        ("kitchen", ((44, "bottle"), (46, "wine glass"), (47, "cup"), (48, "fork"),
+                     (49, "knife"), (50, "spoon"), (51, "bowl"))),
+        ("food", ((52, "banana"), (53, "apple"), (54, "sandwich"), (55, "orange"),
+                  (56, "broccoli"), (57, "carrot"), (58, "hot dog"), (59, "pizza"),
+                  (60, "donut"), (61, "cake"))),
+        ("furniture", ((62, "chair"), (63, "couch"), (64, "potted plant"), (65, "bed"),
+                       (67, "dining table"), (70, "toilet"))),
+        ("electronic", ((72, "tv"), (73, "laptop"), (74, "mouse"), (75, "remote"),
+                        (76, "keyboard"), (77, "cell phone"))),
+        ("appliance", ((78, "microwave"), (79, "oven"), (80, "toaster"), (81, "sink"),
+                       (82, "refrigerator"))),
+        ("indoor", ((84, "book"), (85, "clock"), (86, "vase"), (87, "scissors"),
+                    (88, "teddy bear"), (89, "hair drier"), (90, "toothbrush"))))
+    for cid, name in items)
+#: COCO category id of each shape (CLASSES order) with ``coco_categories``: look-alikes,
+#: chosen only so that the labels are real COCO categories.
+COCO_SHAPE_IDS: tuple[int, ...] = (37, 84, 38, 60, 34)  # sports ball, book, kite, donut, frisbee
+
 # Visible area below this fraction of the full shape is rejected when placing a new
 # object, so every annotated instance is recognisable.
 _MIN_VISIBLE = 0.5
@@ -54,10 +93,31 @@ class ToySpec:
     width: int = 256
     max_objects: int = 6
     seed: int = 0
+    coco_categories: bool = False
+
+    def fields(self) -> dict[str, int | bool]:
+        """The spec as written to ``SPEC.json``; ``coco_categories`` only when set, so the
+        default set keeps the fingerprint it had before the option existed."""
+        out = dict(self.__dict__)
+        if not self.coco_categories:
+            del out["coco_categories"]
+        return out
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha1(json.dumps(self.__dict__, sort_keys=True).encode()).hexdigest()[:12]
+        return hashlib.sha1(json.dumps(self.fields(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def classes(spec: ToySpec) -> tuple[str, ...]:
+    """Class names of the set ``spec`` makes, in label order: the five shapes, or COCO's 80
+    names (mmdet's ``CocoDataset`` order, which is COCO's id order) with ``coco_categories``."""
+    return tuple(name for _, name, _ in COCO_CATEGORIES) if spec.coco_categories else CLASSES
+
+
+def _categories(spec: ToySpec) -> list[dict]:
+    if spec.coco_categories:
+        return [dict(id=cid, name=name, supercategory=sup) for cid, name, sup in COCO_CATEGORIES]
+    return [dict(id=i + 1, name=c, supercategory="shape") for i, c in enumerate(CLASSES)]
 
 
 def _shape_mask(cls: str, cx: float, cy: float, side: float, angle: float, h: int, w: int,
@@ -160,6 +220,7 @@ def _render_image(h: int, w: int, spec: ToySpec, rng: np.random.Generator
 
 def _split(spec: ToySpec, split: str, out: Path, num: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
+    cat_ids = COCO_SHAPE_IDS if spec.coco_categories else tuple(range(1, len(CLASSES) + 1))
     img_dir = out / split
     img_dir.mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
@@ -173,13 +234,12 @@ def _split(spec: ToySpec, split: str, out: Path, num: int, seed: int) -> dict:
             x, y, bw, bh = (float(v) for v in mask_utils.toBbox(rle))
             rle["counts"] = rle["counts"].decode("ascii")
             annotations.append(dict(
-                id=len(annotations) + 1, image_id=i + 1, category_id=cls + 1,
+                id=len(annotations) + 1, image_id=i + 1, category_id=cat_ids[cls],
                 segmentation=rle, area=float(vis.sum()), bbox=[x, y, bw, bh], iscrowd=0))
     return dict(
         info=dict(description="centermask-mm toy shapes", version=spec.fingerprint,
-                  spec=spec.__dict__, split=split),
-        images=images, annotations=annotations,
-        categories=[dict(id=i + 1, name=c, supercategory="shape") for i, c in enumerate(CLASSES)])
+                  spec=spec.fields(), split=split),
+        images=images, annotations=annotations, categories=_categories(spec))
 
 
 def generate(out: str | Path, spec: ToySpec | None = None) -> Path:
@@ -191,7 +251,7 @@ def generate(out: str | Path, spec: ToySpec | None = None) -> Path:
         coco = _split(spec, split, out, num, seed=spec.seed * 2 + offset)
         with open(out / "annotations" / f"instances_{split}.json", "w") as f:
             json.dump(coco, f)
-    (out / "SPEC.json").write_text(json.dumps(spec.__dict__, sort_keys=True, indent=1))
+    (out / "SPEC.json").write_text(json.dumps(spec.fields(), sort_keys=True, indent=1))
     return out
 
 
@@ -200,7 +260,7 @@ def ensure(out: str | Path, spec: ToySpec | None = None) -> Path:
     spec = spec or ToySpec()
     out = Path(out)
     marker = out / "SPEC.json"
-    if marker.exists() and json.loads(marker.read_text()) == spec.__dict__:
+    if marker.exists() and json.loads(marker.read_text()) == spec.fields():
         return out
     return generate(out, spec)
 
@@ -214,9 +274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(d.height, d.width))
     p.add_argument("--max-objects", type=int, default=d.max_objects)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--coco-categories", action="store_true",
+                   help="list COCO's 80 categories (real ids and names) and label the five "
+                        "shapes with five of them (sports ball, book, kite, donut, frisbee), "
+                        "for models with COCO's classes")
     a = p.parse_args(argv)
     spec = ToySpec(num_train=a.num_train, num_val=a.num_val, height=a.size[0], width=a.size[1],
-                   max_objects=a.max_objects, seed=a.seed)
+                   max_objects=a.max_objects, seed=a.seed, coco_categories=a.coco_categories)
     out = ensure(a.out, spec)
     print(f"toy data set ({spec.fingerprint}) in {out}")
     return 0

@@ -74,3 +74,32 @@ def test_cli_is_idempotent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(args) == 0  # same spec: kept as is
     assert _digest(tmp_path) == before
     assert "toy data set" in capsys.readouterr().out
+
+
+def test_coco_categories_option(tmp_path: Path) -> None:
+    """--coco-categories: COCO's 80 categories with real ids, shapes labelled with five of
+    them, the same images as without the option; the default fingerprint is unchanged."""
+    from mmdet.datasets import CocoDataset
+
+    from centermask_mm.datasets.toy import COCO_SHAPE_IDS, classes
+
+    spec = ToySpec(num_train=4, num_val=3, seed=3, coco_categories=True)
+    assert ToySpec().fingerprint == "32b47f6eb0d2"  # the set every toy job was made from
+    assert spec.fingerprint != ToySpec(num_train=4, num_val=3, seed=3).fingerprint
+    assert main(["--out", str(tmp_path / "coco"), "--num-train", "4", "--num-val", "3",
+                 "--seed", "3", "--coco-categories"]) == 0
+    plain = generate(tmp_path / "plain", ToySpec(num_train=4, num_val=3, seed=3))
+    coco = COCO(str(tmp_path / "coco" / "annotations" / "instances_val.json"))
+    cats = coco.loadCats(coco.getCatIds())
+    assert len(cats) == 80 and cats[0] == {"id": 1, "name": "person",
+                                           "supercategory": "person"}
+    assert cats[-1]["id"] == 90 and cats[-1]["name"] == "toothbrush"
+    # mmdet's CocoDataset maps these names to labels 0..79 in this (id) order.
+    assert tuple(c["name"] for c in cats) == CocoDataset.METAINFO["classes"] == classes(spec)
+    base = COCO(str(plain / "annotations" / "instances_val.json"))
+    anns, base_anns = coco.loadAnns(coco.getAnnIds()), base.loadAnns(base.getAnnIds())
+    assert [a["category_id"] for a in anns] == [
+        COCO_SHAPE_IDS[a["category_id"] - 1] for a in base_anns]
+    assert [a["segmentation"] for a in anns] == [a["segmentation"] for a in base_anns]
+    assert (tmp_path / "coco" / "val" / "000000.png").read_bytes() == \
+        (plain / "val" / "000000.png").read_bytes()
