@@ -45,6 +45,36 @@ def torch_predict(model: nn.Module, image: np.ndarray) -> dict[str, np.ndarray]:
                 masks=inst.masks.numpy().astype(bool))
 
 
+def calibrate_batchnorm(model: nn.Module, image: np.ndarray) -> int:
+    """Give a randomly initialised model a trained model's activation scale.
+
+    Every BatchNorm's running mean / variance is set to the statistics of its input on
+    ``image`` ((1, 3, H, W) float32 BGR, through the model's ``data_preprocessor``), so the
+    backbone's features have unit scale instead of the values a deep random network
+    grows to (thousands and more after V-39's or HRNet's stages), where float32 rounding
+    differences between two correct conv implementations become visible in absolute terms.
+    The model is left in eval mode.
+
+    Returns:
+        int: Number of BatchNorm layers calibrated.
+    """
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: exactly this batch's statistics
+        m.train()
+    data = dict(inputs=[torch.from_numpy(np.ascontiguousarray(image[0]))])
+    with torch.no_grad():
+        model.extract_feat(model.data_preprocessor(data, False)["inputs"])
+    for m, momentum in zip(bns, momenta, strict=True):
+        m.momentum = momentum
+    model.eval()
+    return len(bns)
+
+
 def compare(ort_out: dict[str, np.ndarray], ref: dict[str, np.ndarray],
             mask_thr: float = 0.5) -> dict[str, Any]:
     """Compare onnxruntime outputs (graph outputs, masks 28 x 28) with :func:`torch_predict`.

@@ -8,6 +8,7 @@ colour (normalised to exactly 0, so every FCOS logit is the bias) gives none.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -217,3 +218,18 @@ def test_cli_exports_and_checks(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert out.is_file()
     assert "'equal': True" in proc.stdout and "'n': (0, 0)" not in proc.stdout, proc.stdout
+
+
+def test_demo_draws_with_onnxruntime(toy, tiny_toy, tmp_path):
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "demo.py"), str(tiny_toy / "val"), str(TOY_CFG),
+         str(toy["dynamic"]), "--out", str(out), "--backend", "onnxruntime", "--threads", "1",
+         "--score-thr", "0.0", "--save-pred"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    images = sorted((tiny_toy / "val").glob("*.png"))
+    assert sorted(p.name for p in (out / "vis").iterdir()) == [p.name for p in images]
+    pred = json.loads((out / "preds" / f"{images[0].stem}.json").read_text())
+    assert set(pred) == {"labels", "scores", "mask_scores", "bboxes", "masks"}
+    assert len(pred["masks"]) == len(pred["scores"])

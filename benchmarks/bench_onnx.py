@@ -1,0 +1,231 @@
+"""PyTorch eager vs onnxruntime latency of CenterMask on CPU, side by side in one run.
+
+For each model (default: CenterMask-Lite V-19 at 600 x 912 and CenterMask V-39 at
+800 x 1216, the inputs of ``benchmarks/paper_ratios.py``), random weights:
+
+1. export the graph (``centermask_mm.deploy.export_onnx``, fixed input shape);
+2. check the outputs are equal (``centermask_mm.deploy.check``: boxes 1e-3 px, scores
+   1e-4, >= 99.9 % mask pixels) on the benchmark image, and record it;
+3. warm both backends up, then time **interleaved** rounds: PyTorch, onnxruntime,
+   PyTorch, onnxruntime, ... Each round gives one ratio eager / onnxruntime, so a load
+   change on the (shared) machine hits both sides of a ratio alike; the report gives the
+   median and p90 latency per backend and the median of the per-round ratios with their
+   spread (min, p10, p90, max).
+
+Both sides do the same work, from the resized BGR image to masks pasted at input
+resolution: PyTorch is the model's ``data_preprocessor`` + ``predict`` (mmcv's NMS and
+RoIAlign, mmdet's paste); onnxruntime is ``session.run`` + ``paste_masks`` (numpy). The
+graph-only onnxruntime time is recorded too. The FCOS classification bias is raised so
+that random weights give a trained model's load on the mask branch (``--cls-bias``: the
+top-50 cut is full), and the detection count is recorded.
+
+Threads: ``torch.set_num_threads(T)`` and onnxruntime ``intra_op_num_threads=T``
+(``--threads``, default 2). ``uptime`` is recorded before and after.
+
+    python benchmarks/bench_onnx.py --threads 2 --warmup 3 --rounds 15 \\
+        --out benchmarks/results/onnx_cpu_2threads.json
+
+writes the JSON record and a Markdown table next to it (same name, ``.md``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: label -> (config, (H, W)).
+MODELS: dict[str, tuple[str, tuple[int, int]]] = {
+    "centermask-lite-v2-19@600": ("configs/centermask/centermask-lite_v2-19_fpn_4x_coco.py",
+                                  (600, 912)),
+    "centermask-v2-39@800": ("configs/centermask/centermask_v2-39_fpn_1x_coco.py", (800, 1216)),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs per backend")
+    p.add_argument("--rounds", type=int, default=15, help="timed interleaved rounds")
+    p.add_argument("--optimization", default="all", choices=["all", "extended", "basic", "none"],
+                   help="onnxruntime graph optimisation level (default all)")
+    p.add_argument("--cls-bias", type=float, default=-2.0,
+                   help="FCOS classification bias (random weights detect with it)")
+    p.add_argument("--shape", nargs=2, type=int, default=None, metavar=("H", "W"),
+                   help="override every model's input shape (quick checks)")
+    p.add_argument("--out", type=Path,
+                   default=REPO / "benchmarks" / "results" / "onnx_cpu_2threads.json")
+    return p.parse_args(argv)
+
+
+def _uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "n/a"
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return dict(median=_pct(values, 50), p90=_pct(values, 90), min=min(values),
+                max=max(values))
+
+
+def bench_model(label: str, config: str, shape: tuple[int, int], args: argparse.Namespace,
+                workdir: Path) -> dict[str, Any]:
+    import torch
+
+    from centermask_mm.deploy import OnnxCenterMask, build_model, export_onnx, paste_masks
+    from centermask_mm.deploy.check import compare, torch_predict
+
+    torch.manual_seed(0)
+    model, cfg = build_model(REPO / config)
+    with torch.no_grad():
+        model.bbox_head.conv_cls.bias.fill_(args.cls_bias)
+    t0 = time.perf_counter()
+    onnx_file = export_onnx(model, workdir / f"{label.replace('@', '_')}.onnx", shape=shape,
+                            cfg=cfg)
+    export_s = time.perf_counter() - t0
+    runner = OnnxCenterMask(onnx_file, num_threads=args.threads,
+                            optimization=args.optimization)
+    image = (np.random.default_rng(0).random((1, 3, *shape), dtype=np.float32) * 255)
+    thr = float(runner.meta["mask_thr_binary"])
+    h, w = shape
+
+    def run_torch() -> dict:
+        return torch_predict(model, image)
+
+    def run_ort() -> dict:
+        outs = runner.run_raw(image)
+        outs["pasted"] = paste_masks(outs["masks"], outs["boxes"], h, w, thr)
+        return outs
+
+    equality = compare(runner.run_raw(image), run_torch(), thr)
+    print(f"[{label}] export {export_s:.1f} s, equal={equality['equal']} "
+          f"detections={equality['n']}", flush=True)
+    for _ in range(args.warmup):
+        run_torch()
+        run_ort()
+    times: dict[str, list[float]] = dict(pytorch=[], onnxruntime=[], onnxruntime_graph=[])
+    ratios: list[float] = []
+    for r in range(args.rounds):
+        t0 = time.perf_counter()
+        run_torch()
+        t_pt = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        outs = runner.run_raw(image)
+        t_graph = time.perf_counter() - t0
+        paste_masks(outs["masks"], outs["boxes"], h, w, thr)
+        t_ort = time.perf_counter() - t0
+        times["pytorch"].append(t_pt)
+        times["onnxruntime"].append(t_ort)
+        times["onnxruntime_graph"].append(t_graph)
+        ratios.append(t_pt / t_ort)
+        print(f"[{label}] round {r + 1}/{args.rounds}: eager {t_pt * 1e3:.0f} ms, "
+              f"onnxruntime {t_ort * 1e3:.0f} ms (graph {t_graph * 1e3:.0f}), "
+              f"ratio {t_pt / t_ort:.2f}", flush=True)
+    return dict(
+        label=label, config=config, input_shape=list(shape), export_s=export_s,
+        onnx_mib=onnx_file.stat().st_size / 2**20, postprocess=runner.meta["postprocess"],
+        equality=equality,
+        latency_ms={k: {s: v * 1e3 for s, v in _summary(t).items()} for k, t in times.items()},
+        ratio=dict(median=_pct(ratios, 50), p10=_pct(ratios, 10), p90=_pct(ratios, 90),
+                   min=min(ratios), max=max(ratios),
+                   of_medians=_pct(times["pytorch"], 50) / _pct(times["onnxruntime"], 50)),
+        rounds_ms={k: [v * 1e3 for v in t] for k, t in times.items()},
+        per_round_ratio=ratios,
+    )
+
+
+def markdown(record: dict[str, Any]) -> str:
+    lines = [
+        f"# PyTorch eager vs onnxruntime, CPU, {record['threads']} threads",
+        "",
+        f"Machine: {record['machine']['cpu']} ({record['machine']['cores']} cores, shared); "
+        f"torch {record['versions']['torch']}, onnxruntime {record['versions']['onnxruntime']}"
+        f" (graph optimisation '{record['optimization']}'). Random weights, batch 1; "
+        f"{record['warmup']} warm-up runs per backend, then {record['rounds']} interleaved "
+        "rounds (eager, onnxruntime, eager, ...). Both sides: resized BGR image -> masks "
+        "pasted at input resolution.",
+        "",
+        "| model | input | eager median / p90 (ms) | onnxruntime median / p90 (ms) | "
+        "graph only median (ms) | speed-up eager/ORT: median of rounds [p10-p90] (min-max) "
+        "| outputs equal | detections |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in record["models"]:
+        lat, r, eq = m["latency_ms"], m["ratio"], m["equality"]
+        lines.append(
+            f"| {m['label']} | {m['input_shape'][0]} x {m['input_shape'][1]} | "
+            f"{lat['pytorch']['median']:.0f} / {lat['pytorch']['p90']:.0f} | "
+            f"{lat['onnxruntime']['median']:.0f} / {lat['onnxruntime']['p90']:.0f} | "
+            f"{lat['onnxruntime_graph']['median']:.0f} | "
+            f"**{r['median']:.2f}x** [{r['p10']:.2f}-{r['p90']:.2f}] "
+            f"({r['min']:.2f}-{r['max']:.2f}) | "
+            f"{'yes' if eq['equal'] else 'NO'} (box {eq.get('max_box_err', 0):.1e} px, "
+            f"score {eq.get('max_score_err', 0):.1e}, mask px "
+            f"{100 * eq.get('mask_equal_frac', 1):.3f} %) | {eq['n'][0]} |")
+    lines += [
+        "",
+        f"Load: before `{record['uptime_before']}`; after `{record['uptime_after']}`.",
+        "",
+        f"Command: `{record['command']}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    import onnxruntime
+    import torch
+
+    torch.set_num_threads(args.threads)
+    record: dict[str, Any] = dict(
+        threads=args.threads, warmup=args.warmup, rounds=args.rounds,
+        optimization=args.optimization, cls_bias=args.cls_bias,
+        command="python " + " ".join([str(Path(sys.argv[0]).as_posix())] + sys.argv[1:]),
+        machine=dict(cpu=platform.processor() or platform.machine(),
+                     cores=__import__("os").cpu_count()),
+        versions=dict(torch=torch.__version__, onnxruntime=onnxruntime.__version__,
+                      python=platform.python_version()),
+        uptime_before=_uptime(), models=[])
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        if names:
+            record["machine"]["cpu"] = names[0]
+    except OSError:
+        pass
+    with tempfile.TemporaryDirectory() as tmp:
+        for label in args.models:
+            config, shape = MODELS[label]
+            if args.shape:
+                shape = (args.shape[0], args.shape[1])
+            record["models"].append(bench_model(label, config, shape, args, Path(tmp)))
+    record["uptime_after"] = _uptime()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    md = args.out.with_suffix(".md")
+    md.write_text(markdown(record))
+    print(markdown(record))
+    print(f"bench_onnx: wrote {args.out} and {md}")
+    return 0 if all(m["equality"]["equal"] for m in record["models"]) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
