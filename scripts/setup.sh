@@ -68,8 +68,8 @@ fi
 # The project itself (pulls mmengine, mmdet, mlflow, optuna, ...). Re-run only when
 # pyproject.toml changed since the last successful set-up.
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -x "$VENV/bin/orchestrator" ]; then
-  log "installing centermask-mm (editable) with dev, notebook and ray extras"
-  $PIP install -q --no-build-isolation -e ".[dev,notebooks,ray]"
+  log "installing centermask-mm (editable) with dev, notebook, ray and deploy extras"
+  $PIP install -q --no-build-isolation -e ".[dev,notebooks,ray,deploy]"
   # openmim 0.3.9 depends on opendatalab, which pins setuptools 60 and would break
   # torch's requirement: install it without deps (its runtime deps are in pyproject).
   $PIP install -q --no-deps "openmim==0.3.9"
