@@ -14,7 +14,9 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(1000, 600), keep_ratio=True),
+    # PIL bilinear, as detectron2's ResizeShortestEdge resizes uint8 images.
+    dict(type='Resize', scale=(1000, 600), keep_ratio=True, backend='pillow',
+         interpolation='bilinear'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),

@@ -1,8 +1,8 @@
 # COCO 2017 instance segmentation with centermask2's full-size input (Base-CenterMask-
 # {ResNet,VoVNet}.yaml + detectron2 defaults): training shorter side chosen from
 # (640, 672, ..., 800) ("choice" sampling), longer side at most 1333, horizontal flip;
-# test shorter side 800, longer side at most 1333. detectron2 resizes with PIL bilinear,
-# mmcv with cv2 bilinear: resized pixels can differ by rounding (not bit-exact).
+# test shorter side 800, longer side at most 1333. The test resize uses PIL bilinear, as
+# detectron2 does for uint8 images (mmcv.imresize with backend pillow makes the same call).
 _base_ = 'mmdet::_base_/datasets/coco_instance.py'
 
 backend_args = None
@@ -17,7 +17,9 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
+    # PIL bilinear, as detectron2's ResizeShortestEdge resizes uint8 images.
+    dict(type='Resize', scale=(1333, 800), keep_ratio=True, backend='pillow',
+         interpolation='bilinear'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
