@@ -17,7 +17,9 @@ resolution: PyTorch is the model's ``data_preprocessor`` + ``predict`` (mmcv's N
 RoIAlign, mmdet's paste); onnxruntime is ``session.run`` + ``paste_masks`` (numpy). The
 graph-only onnxruntime time is recorded too. The FCOS classification bias is raised so
 that random weights give a trained model's load on the mask branch (``--cls-bias``: the
-top-50 cut is full), and the detection count is recorded.
+top-50 cut is full), and the detection count is recorded; every BatchNorm's statistics
+are set from the benchmark image (``calibrate_batchnorm``) so that activations have a
+trained model's scale.
 
 Threads: ``torch.set_num_threads(T)`` and onnxruntime ``intra_op_num_threads=T``
 (``--threads``, default 2). ``uptime`` is recorded before and after.
@@ -63,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="FCOS classification bias (random weights detect with it)")
     p.add_argument("--shape", nargs=2, type=int, default=None, metavar=("H", "W"),
                    help="override every model's input shape (quick checks)")
+    p.add_argument("--coverage", nargs="*", default=None, metavar="CONFIG",
+                   help="instead of timing: export these configs (default: one per "
+                        "backbone) at --shape (default 320 448) and record the equality")
     p.add_argument("--out", type=Path,
                    default=REPO / "benchmarks" / "results" / "onnx_cpu_2threads.json")
     return p.parse_args(argv)
@@ -89,10 +94,13 @@ def bench_model(label: str, config: str, shape: tuple[int, int], args: argparse.
     import torch
 
     from centermask_mm.deploy import OnnxCenterMask, build_model, export_onnx, paste_masks
-    from centermask_mm.deploy.check import compare, torch_predict
+    from centermask_mm.deploy.check import calibrate_batchnorm, compare, torch_predict
 
     torch.manual_seed(0)
     model, cfg = build_model(REPO / config)
+    image = (np.random.default_rng(0).random((1, 3, *shape), dtype=np.float32) * 255)
+    # A trained model's activation scale (and so its float32 rounding) for random weights.
+    calibrate_batchnorm(model, image)
     with torch.no_grad():
         model.bbox_head.conv_cls.bias.fill_(args.cls_bias)
     t0 = time.perf_counter()
@@ -101,7 +109,6 @@ def bench_model(label: str, config: str, shape: tuple[int, int], args: argparse.
     export_s = time.perf_counter() - t0
     runner = OnnxCenterMask(onnx_file, num_threads=args.threads,
                             optimization=args.optimization)
-    image = (np.random.default_rng(0).random((1, 3, *shape), dtype=np.float32) * 255)
     thr = float(runner.meta["mask_thr_binary"])
     h, w = shape
 
@@ -148,6 +155,110 @@ def bench_model(label: str, config: str, shape: tuple[int, int], args: argparse.
         rounds_ms={k: [v * 1e3 for v in t] for k, t in times.items()},
         per_round_ratio=ratios,
     )
+
+
+#: One config per exportable backbone family (``--coverage``).
+COVERAGE: tuple[str, ...] = (
+    "configs/centermask/centermask-lite_v2-19_fpn_4x_coco.py",
+    "configs/centermask/centermask-lite_v2-39_fpn_4x_coco.py",
+    "configs/centermask/centermask-lite_r50_fpn_4x_coco.py",
+    "configs/centermask/centermask-lite_mobilenetv2_fpn_4x_coco.py",
+    "configs/centermask/centermask_v2-39_fpn_1x_coco.py",
+    "configs/centermask/centermask_v2-99_fpn_1x_coco.py",
+    "configs/centermask/centermask_v1-39_fpn_1x_coco.py",
+    "configs/centermask/centermask_v1-39-res-se_fpn_1x_coco.py",
+    "configs/centermask/centermask_r50_fpn_1x_coco.py",
+    "configs/centermask/centermask_r50_fpn_mask-eq1_1x_coco.py",
+    "configs/centermask/centermask_x101-32x8d_fpn_1x_coco.py",
+    "configs/centermask/centermask_mobilenetv2_fpn_1x_coco.py",
+    "configs/centermask/centermask_hrnetv2p-w18_fpn_1x_coco.py",
+    # Published models (centermask2's post-processing) and the refused DCN variant.
+    "configs/centermask/centermask-lite_v2-19-ese_fpn_ms-4x_coco.py",
+    "configs/centermask/centermask-lite_v2-19-slim-dw-ese_fpn_ms-4x_coco.py",
+    "configs/centermask/centermask_v2-39-ese_fpn_ms-3x_coco.py",
+    "configs/centermask/centermask-mb_r50-caffe_fpn_ms-2x_coco.py",
+    "configs/centermask/centermask_v2-39-ese-dconv-c3-c5_fpn_ms-3x_coco.py",
+)
+
+
+def coverage(configs: list[str], shape: tuple[int, int], args: argparse.Namespace,
+             workdir: Path) -> list[dict[str, Any]]:
+    """Export every config (random weights, calibrated BN) and compare with ``predict``.
+
+    Next to onnxruntime vs PyTorch it records the same comparison for PyTorch vs PyTorch
+    with oneDNN convolutions switched off (the export graph run eagerly): the float32
+    difference between two correct conv implementations, for scale.
+    """
+    import torch
+
+    from centermask_mm.deploy import (
+        CenterMaskExportGraph,
+        ExportError,
+        OnnxCenterMask,
+        build_model,
+        export_onnx,
+    )
+    from centermask_mm.deploy.check import calibrate_batchnorm, compare, torch_predict
+
+    rows = []
+    image = (np.random.default_rng(0).random((1, 3, *shape), dtype=np.float32) * 255)
+    for config in configs:
+        row: dict[str, Any] = dict(config=config)
+        try:
+            torch.manual_seed(0)
+            model, cfg = build_model(REPO / config)
+            calibrate_batchnorm(model, image)
+            with torch.no_grad():
+                model.bbox_head.conv_cls.bias.fill_(args.cls_bias)
+            t0 = time.perf_counter()
+            onnx_file = export_onnx(model, workdir / "coverage.onnx", shape=shape, cfg=cfg)
+            row["export_s"] = time.perf_counter() - t0
+            runner = OnnxCenterMask(onnx_file, num_threads=args.threads)
+            row["postprocess"] = runner.meta["postprocess"]
+            ref = torch_predict(model, image)
+            row["onnxruntime"] = compare(runner.run_raw(image), ref)
+            with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
+                outs = CenterMaskExportGraph(model)(torch.from_numpy(image))
+            row["pytorch_no_onednn"] = compare(
+                {k: v.numpy() for k, v in zip(("boxes", "scores", "labels", "mask_scores",
+                                               "masks"), outs, strict=True)}, ref)
+        except ExportError as err:
+            row["refused"] = str(err)
+        except Exception as err:  # recorded, so one broken config does not stop the table
+            row["error"] = f"{type(err).__name__}: {err}"
+        print(f"[coverage] {json.dumps(row)}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def coverage_markdown(rows: list[dict[str, Any]], shape: tuple[int, int], command: str) -> str:
+    def cell(rep: dict[str, Any]) -> str:
+        if rep["n"][0] != rep["n"][1]:
+            return f"detections {rep['n'][0]} vs {rep['n'][1]}"
+        return (f"{'yes' if rep['equal'] else 'no'}: box {rep['max_box_err']:.1e} px, "
+                f"score {rep['max_score_err']:.1e}, mask score "
+                f"{rep['max_mask_score_err']:.1e}, mask px "
+                f"{100 * rep['mask_equal_frac']:.4f} %")
+
+    lines = [f"# ONNX export of every backbone: onnxruntime vs PyTorch predict "
+             f"({shape[0]} x {shape[1]}, random weights, BN calibrated)", "",
+             "Equal = boxes within 1e-3 px, scores and mask scores within 1e-4, labels "
+             "equal, >= 99.9 % mask pixels. The last column is the same comparison between "
+             "two PyTorch runs (oneDNN convolutions off vs on): the float32 noise floor.", "",
+             "| config | post-processing | export (s) | onnxruntime vs predict | "
+             "PyTorch w/o oneDNN vs predict |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        name = Path(row["config"]).name
+        if "refused" in row or "error" in row:
+            what = "refused" if "refused" in row else "FAILED"
+            lines.append(f"| {name} | | {what} | {row.get('refused') or row['error']} | |")
+            continue
+        lines.append(f"| {name} | {row['postprocess']} | {row['export_s']:.0f} | "
+                     f"{cell(row['onnxruntime'])} | "
+                     f"{cell(row['pytorch_no_onednn'])} |")
+    lines += ["", f"Command: `{command}`", ""]
+    return "\n".join(lines)
 
 
 def markdown(record: dict[str, Any]) -> str:
@@ -211,6 +322,17 @@ def main(argv: list[str] | None = None) -> int:
             record["machine"]["cpu"] = names[0]
     except OSError:
         pass
+    if args.coverage is not None:
+        shape = tuple(args.shape) if args.shape else (320, 448)
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = coverage(args.coverage or list(COVERAGE), shape, args, Path(tmp))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(dict(record, shape=list(shape), rows=rows), indent=1)
+                            + "\n")
+        args.out.with_suffix(".md").write_text(coverage_markdown(rows, shape,
+                                                                 record["command"]))
+        print(f"bench_onnx: wrote {args.out} and {args.out.with_suffix('.md')}")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         for label in args.models:
             config, shape = MODELS[label]

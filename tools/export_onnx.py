@@ -34,7 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     size.add_argument("--shape", nargs=2, type=int, metavar=("H", "W"), default=None,
                       help="fixed input height and width (default 800 1216)")
     size.add_argument("--dynamic", action="store_true", help="dynamic input height/width")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17; >= 16)")
+    p.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset (default 17, 19 with DCN; >= 16, >= 19 with DCN)")
     p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config keys, e.g. model.test_cfg.postprocess=mmdet")
     p.add_argument("--check", action="store_true",
@@ -71,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.checkpoint is not None and not Path(args.checkpoint).is_file():
         raise SystemExit(f"export_onnx: checkpoint not found: {args.checkpoint}")
     sys.path.insert(0, str(REPO))
-    from centermask_mm.deploy import DEFAULT_OPSET, ExportError, build_model, export_onnx
+    from centermask_mm.deploy import ExportError, build_model, export_onnx
 
     model, cfg = build_model(config, args.checkpoint, _cfg_options(args.cfg_options))
     shape = tuple(args.shape) if args.shape else (800, 1216)
     try:
         out = export_onnx(model, args.out, shape=shape, dynamic=args.dynamic,
-                          opset=args.opset or DEFAULT_OPSET, cfg=cfg)
+                          opset=args.opset, cfg=cfg)
     except ExportError as err:
         raise SystemExit(f"export_onnx: {config}: {err}") from None
     kind = "dynamic H x W" if args.dynamic else f"{shape[0]} x {shape[1]}"

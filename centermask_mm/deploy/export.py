@@ -1,5 +1,8 @@
 """Export a CenterMask / CenterMask-Lite config (and checkpoint) to one ONNX file.
 
+Deformable convolutions (mmcv's DCNv2 in the ``*-dconv-*`` configs) become ONNX
+``DeformConv`` (opset 19), which onnxruntime's CPU provider implements.
+
 The exporter is torch's TorchScript-based one (``torch.onnx.export(..., dynamo=False)``):
 the graph's NMS and RoIAlign are ``autograd.Function``s with ONNX symbolics, and its
 data-dependent parts (score threshold, NMS output) trace into standard ONNX ops. torch
@@ -15,8 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
+import types
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,35 +29,68 @@ import torch
 from torch import nn
 
 from .graph import OUTPUT_NAMES, CenterMaskExportGraph, ExportError, postprocess_mode
-from .ops import MIN_OPSET
+from .ops import DEFORM_CONV_OPSET, MIN_OPSET, modulated_deform_conv_forward
 
 #: Default ONNX opset: the newest the TorchScript exporter writes, >= MIN_OPSET.
 DEFAULT_OPSET = 17
 META_KEY = "centermask.meta"
 
 
-def check_exportable(model: nn.Module) -> None:
-    """Raise :class:`ExportError` for parts the ONNX graph cannot hold.
+def _dcn_modules(model: nn.Module) -> tuple[list[str], list[str]]:
+    """Names of the exportable (mmcv DCNv2 ``ModulatedDeformConv2dPack``) and the other
+    deformable convolutions of ``model``."""
+    from mmcv.ops import DeformConv2d, ModulatedDeformConv2d, ModulatedDeformConv2dPack
 
-    Deformable convolutions (``stage_with_dcn`` / ``dcn`` in VoVNet or ResNet configs):
-    mmcv's modulated deformable conv has no standard-ONNX symbolic (mmcv exports it as its
-    own ``mmcv::`` node, which onnxruntime does not run), and this exporter does not map
-    it onto ONNX's ``DeformConv`` (opset 19).
+    packed, other = [], []
+    for name, m in model.named_modules():
+        if isinstance(m, ModulatedDeformConv2dPack):
+            packed.append(name)
+        elif isinstance(m, DeformConv2d | ModulatedDeformConv2d):
+            other.append(name)
+    return packed, other
+
+
+def check_exportable(model: nn.Module, opset: int | None = None) -> int:
+    """Raise :class:`ExportError` for parts the ONNX graph cannot hold; return the opset.
+
+    ``opset`` None picks the default: 17, or 19 for a model with deformable convolutions
+    (mmcv's DCNv2, ``stage_with_dcn`` / ``dcn`` in the configs), which are exported as
+    ONNX ``DeformConv`` (opset 19). DCN v1 (``DeformConv2d``) is refused.
     """
-    from mmcv.ops import DeformConv2d, ModulatedDeformConv2d
-
-    dcn = [name for name, m in model.named_modules()
-           if isinstance(m, DeformConv2d | ModulatedDeformConv2d)]
-    if dcn:
-        where = dcn[0].split(".")[0]
-        raise ExportError(
-            f"model.{where} uses deformable convolution ({len(dcn)} layers, first "
-            f"'{dcn[0]}', from stage_with_dcn / dcn in the config): mmcv's deformable conv "
-            "exports only as a custom mmcv:: ONNX node that onnxruntime cannot run, and this "
-            "exporter does not map it to ONNX DeformConv; export the model without DCN")
     if type(model).__name__ != "CenterMask":
         raise ExportError(f"model.type={type(model).__name__}: only CenterMask (and "
                           "CenterMask-Lite) configs are exported")
+    packed, other = _dcn_modules(model)
+    if other:
+        raise ExportError(
+            f"model.{other[0].split('.')[0]} uses a deformable convolution other than "
+            f"mmcv's DCNv2 (ModulatedDeformConv2dPack): '{other[0]}'; only DCNv2 is "
+            "exported (as ONNX DeformConv)")
+    if opset is None:
+        opset = DEFORM_CONV_OPSET if packed else DEFAULT_OPSET
+    if opset < MIN_OPSET:
+        raise ExportError(f"--opset {opset}: RoiAlign's half_pixel mode needs opset >= "
+                          f"{MIN_OPSET}")
+    if packed and opset < DEFORM_CONV_OPSET:
+        raise ExportError(
+            f"model.{packed[0].split('.')[0]} has deformable convolutions ('{packed[0]}', "
+            f"from stage_with_dcn / dcn): ONNX DeformConv needs opset >= "
+            f"{DEFORM_CONV_OPSET}, got --opset {opset}")
+    return opset
+
+
+@contextmanager
+def _exportable_dcn(model: nn.Module):
+    """Route every DCNv2 layer through :class:`ModulatedDeformConv` while exporting."""
+    packed, _ = _dcn_modules(model)
+    modules = [model.get_submodule(name) for name in packed]
+    for m in modules:
+        m.forward = types.MethodType(modulated_deform_conv_forward, m)
+    try:
+        yield
+    finally:
+        for m in modules:
+            del m.forward  # back to the class's forward
 
 
 def _test_resize(cfg: Any) -> dict:
@@ -120,7 +158,7 @@ def build_model(config: str | Path | Any, checkpoint: str | Path | None = None,
 
 
 def export_onnx(model: nn.Module, out: str | Path, *, shape: Sequence[int] = (800, 1216),
-                dynamic: bool = False, opset: int = DEFAULT_OPSET, cfg: Any = None,
+                dynamic: bool = False, opset: int | None = None, cfg: Any = None,
                 verbose: bool = False) -> Path:
     """Write ``model`` (a built CenterMask, eval mode) as an ONNX file.
 
@@ -130,7 +168,8 @@ def export_onnx(model: nn.Module, out: str | Path, *, shape: Sequence[int] = (80
         shape (Sequence[int]): (H, W) of the traced input; the graph's fixed input shape
             unless ``dynamic``.
         dynamic (bool): Make H and W of ``image`` dynamic.
-        opset (int): ONNX opset, >= 16 (RoiAlign's half-pixel mode).
+        opset (int, optional): ONNX opset, >= 16 (RoiAlign's half-pixel mode), >= 19 with
+            deformable convolutions (DeformConv). None: 17, or 19 with DCN.
         cfg (Config, optional): The model's config, for the metadata (class names, test
             resize); without it the metadata has none.
         verbose (bool): Print the exporter's graph.
@@ -139,14 +178,12 @@ def export_onnx(model: nn.Module, out: str | Path, *, shape: Sequence[int] = (80
         Path: ``out``.
 
     Raises:
-        ExportError: the model cannot be exported (DCN, unsupported parts, opset < 16).
+        ExportError: the model cannot be exported (unsupported parts, DCN v1, an opset
+            below 16, or below 19 with DCN).
     """
     import onnx
 
-    if opset < MIN_OPSET:
-        raise ExportError(f"--opset {opset}: RoiAlign's half_pixel mode needs opset >= "
-                          f"{MIN_OPSET}")
-    check_exportable(model)
+    opset = check_exportable(model, opset)
     graph = CenterMaskExportGraph(model.eval()).eval()
     h, w = (int(v) for v in shape)
     # Traced on a random image; the graph does not depend on its content.
@@ -156,7 +193,7 @@ def export_onnx(model: nn.Module, out: str | Path, *, shape: Sequence[int] = (80
     dynamic_axes = {name: {0: "num_dets"} for name in OUTPUT_NAMES}
     if dynamic:
         dynamic_axes["image"] = {2: "height", 3: "width"}
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), _exportable_dcn(model):
         warnings.simplefilter("ignore")  # tracer and deprecation warnings, all expected
         torch.onnx.export(graph, (image,), str(out), dynamo=False, opset_version=opset,
                           input_names=["image"], output_names=list(OUTPUT_NAMES),

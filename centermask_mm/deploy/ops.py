@@ -101,3 +101,52 @@ class RoIAlignAvg(torch.autograd.Function):
             output_height_i=output_size, output_width_i=output_size,
             sampling_ratio_i=sampling_ratio, spatial_scale_f=spatial_scale, mode_s="avg",
             coordinate_transformation_mode_s="half_pixel" if aligned else "output_half_pixel")
+
+
+#: First ONNX opset with DeformConv (deformable convolution, DCN).
+DEFORM_CONV_OPSET = 19
+
+
+class ModulatedDeformConv(torch.autograd.Function):
+    """Modulated deformable convolution (DCNv2) exported as ONNX ``DeformConv`` (opset 19).
+
+    ``forward`` is mmcv's ``modulated_deform_conv2d``. ONNX's offset layout (per offset
+    group and kernel position a (dy, dx) pair, shape (N, 2 * G * kH * kW, oH, oW)) and mask
+    layout (N, G * kH * kW, oH, oW) are mmcv's, so the tensors pass through unchanged.
+
+    Args (of ``apply``): ``x`` (N, C, H, W), ``offset``, ``mask``, ``weight``, ``bias``
+    (a tensor: zeros for a conv without bias), then mmcv's ``stride``, ``padding``,
+    ``dilation``, ``groups``, ``deform_groups``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, offset: Tensor, mask: Tensor, weight: Tensor, bias,
+                stride, padding, dilation, groups: int, deform_groups: int) -> Tensor:
+        from mmcv.ops import modulated_deform_conv2d
+
+        return modulated_deform_conv2d(x, offset, mask, weight, bias, stride, padding,
+                                       dilation, groups, deform_groups)
+
+    @staticmethod
+    def symbolic(g, x, offset, mask, weight, bias, stride, padding, dilation, groups: int,
+                 deform_groups: int):
+        def pair(v) -> list[int]:
+            return [int(i) for i in v] if isinstance(v, tuple | list) else [int(v)] * 2
+
+        pads = pair(padding)
+        return g.op("DeformConv", x, weight, offset, bias, mask, strides_i=pair(stride),
+                    pads_i=pads + pads, dilations_i=pair(dilation), group_i=int(groups),
+                    offset_group_i=int(deform_groups))
+
+
+def modulated_deform_conv_forward(module, x: Tensor) -> Tensor:
+    """``ModulatedDeformConv2dPack.forward`` with the ONNX-exportable convolution."""
+    out = module.conv_offset(x)
+    o1, o2, mask = torch.chunk(out, 3, dim=1)
+    offset = torch.cat((o1, o2), dim=1)
+    # A zero bias for a conv without one: the symbolic then always has all five inputs.
+    bias = module.bias if module.bias is not None else module.weight.new_zeros(
+        module.weight.shape[0])
+    return ModulatedDeformConv.apply(x, offset, torch.sigmoid(mask), module.weight,
+                                     bias, module.stride, module.padding,
+                                     module.dilation, module.groups, module.deform_groups)

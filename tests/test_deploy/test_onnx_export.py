@@ -193,12 +193,23 @@ def test_centermask2_postprocess_equals_predict(tmp_path):
     _assert_equal(runner, model, _mean_colour_image(model, SHAPE))
 
 
-def test_dcn_backbone_is_refused_with_reason(tmp_path):
-    pytest.importorskip("mmcv.ops")
-    model, _ = _toy_model(**{"model.backbone.stage_with_dcn": (False, False, True, True)})
-    with pytest.raises(ExportError, match="model.backbone uses deformable conv.*onnxruntime"):
-        export_onnx(model, tmp_path / "dcn.onnx", shape=SHAPE)
-    assert not (tmp_path / "dcn.onnx").exists()
+def test_dcn_backbone_exports_as_deform_conv(tmp_path):
+    """mmcv's DCNv2 becomes ONNX DeformConv (opset 19) and still equals predict."""
+    import onnx
+
+    model, cfg = _toy_model(**{"model.backbone.stage_with_dcn": (False, False, True, True)})
+    # Non-zero offsets (mmcv initialises them to 0), so the deformation is exercised.
+    for m in model.backbone.modules():
+        if hasattr(m, "conv_offset"):
+            torch.nn.init.normal_(m.conv_offset.weight, std=0.05)
+    with pytest.raises(ExportError, match="DeformConv needs opset >= 19"):
+        export_onnx(model, tmp_path / "dcn17.onnx", shape=SHAPE, opset=17)
+    onnx_file = export_onnx(model, tmp_path / "dcn.onnx", shape=SHAPE, cfg=cfg)
+    proto = onnx.load(str(onnx_file))
+    assert proto.opset_import[0].version == 19
+    assert sum(n.op_type == "DeformConv" for n in proto.graph.node) == 6
+    runner = OnnxCenterMask(onnx_file, num_threads=2)
+    _assert_equal(runner, model, _random_image(SHAPE, 5))
 
 
 def test_opset_below_16_is_refused(toy, tmp_path):
