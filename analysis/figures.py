@@ -5,12 +5,16 @@ Uses matplotlib's object API with the Agg canvas (no pyplot state, no display ne
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from .tables import Table
 
@@ -68,6 +72,49 @@ def figure_points(table: Table, *, paper: bool = True) -> list[Point]:
     return points
 
 
+def paper_label(label: str) -> str:
+    """A paper point's label: the source named, and the paper's "ours" (its authors' own
+    run, e.g. "Mask R-CNN, ours") dropped so it cannot read as this project's measurement."""
+    return re.sub(r",\s*ours\b", "", label).strip() + " [paper]"
+
+
+#: Label positions tried around a point, in order: (dx, dy) in points, ha, va.
+_LABEL_SPOTS = [(5, 3, "left", "bottom"), (5, -3, "left", "top"),
+                (-5, 3, "right", "bottom"), (-5, -3, "right", "top"),
+                (0, 6, "center", "bottom"), (0, -6, "center", "top")]
+
+
+def _place_labels(fig: Figure, ax: Axes,
+                  items: list[tuple[str, tuple[float, float], dict[str, Any]]]) -> None:
+    """Annotate each point with its label at the first spot around it that stays inside
+    the axes and overlaps no marker or label placed so far (else the least bad spot)."""
+    fig.canvas.draw()  # fixes the layout, so extents below are final
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    box = ax.get_window_extent(renderer)
+    r = 4 * fig.dpi / 72  # a marker's half-size in pixels
+    taken = [Bbox.from_extents(x - r, y - r, x + r, y + r)
+             for x, y in (ax.transData.transform(xy) for _, xy, _ in items)]
+    for text, xy, style in items:
+        best: tuple[int, Any, Bbox] | None = None
+        for dx, dy, ha, va in _LABEL_SPOTS:
+            ann = ax.annotate(text, xy, xytext=(dx, dy), textcoords="offset points", ha=ha,
+                              va=va, **style)
+            bb = ann.get_window_extent(renderer)
+            outside = not (box.x0 <= bb.x0 and bb.x1 <= box.x1 and box.y0 <= bb.y0
+                           and bb.y1 <= box.y1)
+            cost = 100 * outside + sum(bb.overlaps(t) for t in taken)
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, ann, bb)
+            else:
+                ann.remove()
+            if cost == 0:
+                break
+        assert best is not None
+        taken.append(best[2])
+
+
 def figure1(table: Table, *, paper: bool = True, time_hardware: str | None = None) -> Figure:
     """Draw Figure 1 from a table with ``segm_mAP`` and ``time_ms`` columns.
 
@@ -87,6 +134,7 @@ def figure1(table: Table, *, paper: bool = True, time_hardware: str | None = Non
     ax = fig.add_subplot()
     colours = [f"C{i % 10}" for i in range(len(families))]
     style = {f: (colours[i], _MARKERS[i % len(_MARKERS)]) for i, f in enumerate(families)}
+    point_labels: list[tuple[Point, bool]] = []  # (point, drawn as the paper's)
     for fam in families:
         colour, marker = style[fam]
         ours = [p for p in points if p.family == fam and not p.paper]
@@ -96,20 +144,17 @@ def figure1(table: Table, *, paper: bool = True, time_hardware: str | None = Non
                         xerr=[p.time_std or 0.0 for p in ours],
                         yerr=[p.ap_std or 0.0 for p in ours], fmt=marker, color=colour,
                         markersize=7, capsize=2, linestyle="none", label=fam)
-            for p in ours:
-                ax.annotate(p.label, (p.time_ms, p.ap), textcoords="offset points",
-                            xytext=(4, 4), fontsize=7)
+            point_labels += [(p, False) for p in ours]
         if theirs:
             ax.plot([p.time_ms for p in theirs], [p.ap for p in theirs], marker=marker,
                     linestyle="none", markerfacecolor="none", markeredgecolor=colour,
                     markersize=7, label=f"{fam} (paper)")
             measured = {p.label for p in ours}
-            for p in theirs:
-                if p.label not in measured:  # otherwise the measured point carries the name
-                    ax.annotate(p.label, (p.time_ms, p.ap), textcoords="offset points",
-                                xytext=(4, -9), fontsize=6, color="0.4")
+            # A measured point of the same row carries the name.
+            point_labels += [(p, True) for p in theirs if p.label not in measured]
     hw = f", {time_hardware}" if time_hardware else ""
-    ax.set_xlabel(f"Inference time (ms/image{hw})")
+    # A long hardware description wraps rather than running off the figure.
+    ax.set_xlabel(textwrap.fill(f"Inference time (ms/image{hw})", width=70))
     ax.set_ylabel("Mask AP (%)")
     missing = [r.name for r in table.rows
                if r.cells["segm_mAP"].mean is None or r.cells["time_ms"].mean is None]
@@ -125,14 +170,23 @@ def figure1(table: Table, *, paper: bool = True, time_hardware: str | None = Non
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: (labels[i].endswith("(paper)"), i))
     ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7, loc="best")
+    # Room around the points for their labels, then the labels, inside the axes.
+    ax.margins(x=0.12, y=0.08)
+    _place_labels(fig, ax, [
+        (paper_label(p.label), (p.time_ms, p.ap), dict(fontsize=6, color="0.4")) if is_paper
+        else (p.label, (p.time_ms, p.ap), dict(fontsize=7)) for p, is_paper in point_labels])
     return fig
 
 
 def save_figure(fig: Figure, prefix: str | Path) -> list[Path]:
-    """Write ``<prefix>.png`` (150 dpi) and ``<prefix>.pdf``; returns both paths."""
+    """Write ``<prefix>.png`` (150 dpi) and ``<prefix>.pdf``; returns both paths.
+
+    The saved area is the figure's drawn extent (``bbox_inches="tight"``), point labels
+    included, so nothing is cut at the edges.
+    """
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     paths = [prefix.with_name(prefix.name + ".png"), prefix.with_name(prefix.name + ".pdf")]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight", pad_inches=0.05)
+    fig.savefig(paths[1], bbox_inches="tight", pad_inches=0.05)
     return paths

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from ._options import FORMATS, PAPER_MODES
 from .stats import ALPHA
@@ -168,11 +169,32 @@ def _lineage_comment(row: Row) -> list[str]:
     return lines
 
 
+#: A title that names the paper's table ("Table 4: ...", "Table IV: ..."): LaTeX's
+#: ``\\caption`` numbers the table itself, so the caption moves the reference to its end.
+_PAPER_TABLE_PREFIX = re.compile(r"^\s*(Table\s+[0-9IVXLC]+)\s*[:.]\s*(?=\S)")
+
+
+def latex_caption_title(title: str) -> str:
+    """``title`` for ``\\caption`` (unescaped): ``Table 4: X`` becomes ``X (paper's Table 4)``."""
+    title = title.strip().rstrip(".")
+    m = _PAPER_TABLE_PREFIX.match(title)
+    return f"{title[m.end():]} (paper's {m.group(1)})" if m else title
+
+
+def _group_starts(table: Table) -> set[int]:
+    """Indices of rows that start a new ``group`` (a rule goes above them), never the first."""
+    groups = [r.spec.group for r in table.rows]
+    return {i for i in range(1, len(groups)) if groups[i] != groups[i - 1]}
+
+
 def to_latex(table: Table, paper_mode: str = "rows") -> str:
-    """A ``table`` float with a booktabs ``tabular``; needs ``\\usepackage{booktabs}``."""
+    """A ``table`` float with a booktabs ``tabular``; needs ``\\usepackage{booktabs}``.
+
+    A ``\\midrule`` separates row groups (the rows' ``group``, e.g. Table 4's depths).
+    """
     spec = table.spec
     best = {c.name: table.best(c) for c in table.columns}
-    caption = latex_escape(spec.title.rstrip(".")) if spec.title else latex_escape(table.study)
+    caption = latex_escape(latex_caption_title(spec.title or table.study))
     note = notes(table, paper_mode, latex=True)
     if note:
         caption += ". " + "; ".join(note) + "."
@@ -194,7 +216,10 @@ def to_latex(table: Table, paper_mode: str = "rows") -> str:
         "    " + " & ".join(header) + r" \\",
         r"    \midrule",
     ]
-    for row in table.rows:
+    starts = _group_starts(table)
+    for i, row in enumerate(table.rows):
+        if i in starts:
+            lines.append(r"    \midrule")
         lines += ["    " + c for c in _lineage_comment(row)]
         cells = [_cell_text(table, row, c.name, paper_mode, latex=True, best=best[c.name])
                  for c in table.columns]

@@ -61,7 +61,8 @@ def column_spec(name: str, ap_decimals: int = 1) -> ColumnSpec:
         sub = m["sub"]
         sub_tex = {"s": "S", "m": "M", "l": "L"}.get(sub or "", sub or "")
         latex = r"$\mathrm{AP}^{\mathrm{" + task + "}}" + (f"_{{{sub_tex}}}" if sub else "") + "$"
-        markdown = f"AP^{task}" + (f"_{sub_tex}" if sub else "")
+        # Plain text that reads the same in a terminal and rendered: "mask AP50", "box AP (S)".
+        markdown = f"{task} AP" + {"50": "50", "75": "75", None: ""}.get(sub, f" ({sub_tex})")
         return ColumnSpec(name, METRIC_PREFIX + name, 100.0, ap_decimals, "max", True, latex,
                           markdown)
     if name == "params_m":
@@ -85,12 +86,15 @@ class RowSpec:
         levels: axis -> level; a job belongs to the row when its levels include these.
         baseline: row this one is compared with; ``None`` for none. Defaults to the table's.
         family: backbone family for Figure 1 (guessed from the levels/name when empty).
+        group: rows of one group sit together; LaTeX draws a rule where the group changes
+            (Table 4's depths). ``None``: no group.
     """
 
     name: str
     levels: dict[str, str]
     baseline: str | None = None
     family: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,7 @@ def parse_table(raw: Any, *, where: str = "<table>",
         key = f"table.rows[{i}]"
         if not isinstance(r, Mapping) or "name" not in r:
             raise _err(where, key, "expected a mapping with 'name' and 'levels'")
-        unknown = set(r) - {"name", "levels", "baseline", "family"}
+        unknown = set(r) - {"name", "levels", "baseline", "family", "group"}
         if unknown:
             raise _err(where, key, f"unknown key(s) {sorted(unknown)}")
         levels = r.get("levels", {})
@@ -187,10 +191,11 @@ def parse_table(raw: Any, *, where: str = "<table>",
                     raise _err(where, f"{key}.levels.{axis}",
                                f"no level {level!r} (levels: {', '.join(axes[axis])})")
         baseline = r["baseline"] if "baseline" in r else table_baseline
-        family = r.get("family")
+        family, group = r.get("family"), r.get("group")
         rows.append(RowSpec(str(r["name"]), levels,
                             None if baseline is None else str(baseline),
-                            None if family is None else str(family)))
+                            None if family is None else str(family),
+                            None if group is None else str(group)))
     names = [r.name for r in rows]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

@@ -42,11 +42,11 @@ table:
   label: tab:fixture-4
   row_header: Backbone
   rows:
-    - {name: "VoVNetV1-39", levels: {backbone: v1-39}}
-    - {name: "+ residual", levels: {backbone: v1-39-res}}
-    - {name: "+ eSE", levels: {backbone: v2-39}}
-    - {name: "+ SE", levels: {backbone: v1-39-se}}
-    - {name: "VoVNetV2-57", levels: {backbone: v2-57}}
+    - {name: "VoVNetV1-39", levels: {backbone: v1-39}, group: "39"}
+    - {name: "+ residual", levels: {backbone: v1-39-res}, group: "39"}
+    - {name: "+ eSE", levels: {backbone: v2-39}, group: "39"}
+    - {name: "+ SE", levels: {backbone: v1-39-se}, group: "39"}
+    - {name: "VoVNetV2-57", levels: {backbone: v2-57}, group: "57"}
   baseline: "VoVNetV1-39"
   columns: [segm_mAP, segm_mAP_s, bbox_mAP, params_m, time_ms]
   decimals: 1

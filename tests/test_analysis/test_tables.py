@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from analysis.cli import main
-from analysis.render import latex_escape, render
+from analysis.render import latex_caption_title, latex_escape, render
 from analysis.report import study_table
-from analysis.spec import StudySpecError, load_study, parse_table
+from analysis.spec import StudySpecError, column_spec, load_study, parse_table
 from analysis.tables import TableBuildError, build_table, manifest
 
 from .fixture_store import STUDY_NAME, FixtureStore
@@ -195,6 +195,44 @@ def test_paper_reference_by_id() -> None:
     assert set(spec.paper) == {"VoVNetV1-39", "VoVNetV1-39 + eSE, ours"}
 
 
+@pytest.mark.parametrize("title, caption", [
+    ("Table 4: VoVNetV2, from VoVNetV1", "VoVNetV2, from VoVNetV1 (paper's Table 4)"),
+    ("Table IV: SAIS against the state of the art.", "SAIS against the state of the art "
+     "(paper's Table IV)"),
+    ("CenterMask-Lite (Table 5, Lite rows)", "CenterMask-Lite (Table 5, Lite rows)"),
+    ("Smoke: backbones", "Smoke: backbones"),
+])
+def test_latex_caption_has_no_second_table_number(title: str, caption: str) -> None:
+    # \caption prints "Table 1:" itself; "Table 1: Table 4: ..." was the result.
+    assert latex_caption_title(title) == caption
+
+
+def test_latex_rules_between_row_groups(store: FixtureStore) -> None:
+    table, _ = _table(store)
+    body = render(table, "latex").split(r"\midrule", 1)[1].split(r"\bottomrule")[0]
+    lines = [ln.strip() for ln in body.splitlines() if ln.strip()
+             and not ln.strip().startswith("%")]
+    # One rule, right above the first row of the second group (VoVNetV2-57).
+    assert [ln for ln in lines if ln == r"\midrule"] == [r"\midrule"]
+    assert lines[lines.index(r"\midrule") + 1].startswith("VoVNetV2-57 &")
+    assert "\\caption{VoVNetV2 ablation (fixture) (paper's Table 4). " in render(table, "latex")
+
+
+def test_markdown_headers_read_as_text(store: FixtureStore) -> None:
+    table, _ = _table(store)
+    header = render(table, "md").splitlines()[2]
+    assert header == "| Backbone | mask AP | mask AP (S) | box AP | Params (M) | Time (ms) |"
+    assert column_spec("bbox_mAP_50").markdown == "box AP50"
+    assert column_spec("segm_mAP_l").markdown == "mask AP (L)"
+
+
+def test_row_group_must_be_a_row_key() -> None:
+    spec = parse_table({"title": "t", "rows": [
+        {"name": "a", "levels": {}, "group": 39}, {"name": "b", "levels": {}}],
+        "columns": ["segm_mAP"]})
+    assert [r.group for r in spec.rows] == ["39", None]
+
+
 def test_latex_escape() -> None:
     assert latex_escape("P3 ~ P7 & 50% w/ c_1") == \
         r"P3 \textasciitilde{} P7 \& 50\% w/ c\_1"
@@ -218,9 +256,7 @@ def test_latex_compiles(store: FixtureStore, tmp_path: Path) -> None:
 def test_cli_staleness_from_orchestrator_hook(store: FixtureStore, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """The CLI asks ``orchestrator.plan.expected_job_hashes`` for the current hashes."""
-    import types
-
+    """The CLI asks ``orchestrator.expected_job_hashes`` for the current hashes."""
     import orchestrator
 
     calls = []
@@ -230,8 +266,7 @@ def test_cli_staleness_from_orchestrator_hook(store: FixtureStore, tmp_path: Pat
         calls.append((Path(path), profile, workspace))
         return store.expected
 
-    monkeypatch.setattr(orchestrator, "plan", types.SimpleNamespace(expected_job_hashes=fake),
-                        raising=False)
+    monkeypatch.setattr(orchestrator, "expected_job_hashes", fake, raising=False)
     rc = main(["table", str(store.study_path), "--tracking-uri", store.tracking_uri,
                "--format", "latex"])
     assert rc == 0 and calls == [(store.study_path, None, None)]
