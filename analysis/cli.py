@@ -1,8 +1,9 @@
 """``table`` and ``figure`` subcommands.
 
-The orchestrator's CLI adds them with :func:`register`; ``python -m analysis`` runs them
-alone. Registration imports nothing heavy (pandas, MLflow and matplotlib load when a
-command runs), so ``orchestrator --help`` stays instant. Options shared with a parent
+The orchestrator's command table adds them (:func:`add_table_arguments`,
+:func:`add_figure_arguments`); ``python -m analysis`` runs them alone (:func:`register`).
+Registration imports nothing heavy (pandas, MLflow and matplotlib load when a command
+runs), so ``orchestrator --help`` stays instant. Options shared with a parent
 parser (``--tracking-uri``, ``--workspace``) use ``argparse.SUPPRESS`` defaults so a value
 given before the subcommand is not overwritten.
 """
@@ -31,15 +32,14 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="do not ask the orchestrator's plan for the current job hashes")
 
 
-def register(subparsers: Any) -> None:
-    """Add ``table`` and ``figure`` to an ``argparse`` subparsers object.
+TABLE_DESCRIPTION = ("Lay out a study's runs as its table section says (mean ± std over "
+                     "seeds, noise and staleness markers, the paper's numbers).")
+FIGURE_DESCRIPTION = ("Mask AP against inference time per table row, one marker per backbone "
+                      "family; writes PREFIX.png and PREFIX.pdf.")
 
-    Each sets ``func`` (``args -> int`` exit code) as its default.
-    """
-    t = subparsers.add_parser(
-        "table", help="print a study's paper table from its MLflow runs",
-        description="Lay out a study's runs as its table section says (mean ± std over seeds, "
-                    "noise and staleness markers, the paper's numbers).")
+
+def add_table_arguments(t: argparse.ArgumentParser) -> None:
+    """The arguments of ``table`` (run by :func:`cmd_table`)."""
     _common(t)
     t.add_argument("--format", choices=FORMATS, default="latex")
     t.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
@@ -49,16 +49,29 @@ def register(subparsers: Any) -> None:
                    help="paper numbers as italic rows under ours, as deltas, or not at all")
     t.add_argument("--link-base", default=None,
                    help="MLflow UI address; run links go into the manifest")
-    t.set_defaults(func=cmd_table)
 
-    f = subparsers.add_parser(
-        "figure", help="draw Figure 1 (mask AP vs inference time) for a study",
-        description="Mask AP against inference time per table row, one marker per backbone "
-                    "family; writes PREFIX.png and PREFIX.pdf.")
+
+def add_figure_arguments(f: argparse.ArgumentParser) -> None:
+    """The arguments of ``figure`` (run by :func:`cmd_figure`)."""
     _common(f)
     f.add_argument("--out", type=Path, default=None,
                    help="output prefix (default: <workspace>/figures/<study>-figure1)")
     f.add_argument("--no-paper", action="store_true", help="leave out the paper's points")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``table`` and ``figure`` to an ``argparse`` subparsers object (``python -m
+    analysis``; the orchestrator's command table uses the two ``add_*_arguments``).
+
+    Each sets ``func`` (``args -> int`` exit code) as its default.
+    """
+    t = subparsers.add_parser("table", help="print a study's paper table from its MLflow runs",
+                              description=TABLE_DESCRIPTION)
+    add_table_arguments(t)
+    t.set_defaults(func=cmd_table)
+    f = subparsers.add_parser("figure", help="draw Figure 1 (mask AP vs inference time) for "
+                                             "a study", description=FIGURE_DESCRIPTION)
+    add_figure_arguments(f)
     f.set_defaults(func=cmd_figure)
 
 

@@ -40,45 +40,27 @@ def expected_job_hashes(study_path: Path, profile: str | None, *,
                         workspace: str | Path | None = None) -> dict[str, set[str]] | None:
     """Current job hashes per table row, from the orchestrator's plan of the study.
 
-    Uses ``orchestrator.plan.expected_job_hashes(study_path, profile=..., workspace=...)``
-    if the orchestrator offers it (it does), else plans the study with
-    ``orchestrator.plan.plan_study`` (``validate_build=False``: configs are resolved and
-    hashed, no model is built; the toy data set is generated if the profile needs it and
-    it is missing) and gives each row the job ids whose levels include the row's levels.
+    The one call analysis makes into the orchestrator:
+    :func:`orchestrator.expected_job_hashes` (plans the study without building models).
 
     Returns:
         row name -> job hashes, or ``None`` (with a note on stderr) when the orchestrator
-        is not installed, the plan fails, or the study has no ``table`` section; the table
-        is then printed without staleness marks.
+        is not installed or the plan fails; the table is then printed without staleness
+        marks.
     """
     try:
-        from orchestrator import plan as orch_plan
+        import orchestrator
     except ImportError:
         _note("orchestrator not importable; staleness not checked")
         return None
     try:
-        hook = getattr(orch_plan, "expected_job_hashes", None)
-        if hook is not None:
-            hashes = hook(study_path, profile=profile, workspace=workspace)
-            return None if hashes is None else {str(k): set(v) for k, v in hashes.items()}
-        info = load_study(study_path)
-        if info.table is None:
-            _note("study has no table section; staleness not checked")
-            return None
-        from orchestrator.study import load_study as load_orch_study
-        from orchestrator.workspace import REPO_ROOT, Workspace
-
-        plan = orch_plan.plan_study(load_orch_study(study_path), profile,
-                                    workspace=Workspace.at(workspace).root,
-                                    repo_root=REPO_ROOT, validate_build=False)
-        jobs = [(dict(job.levels), str(job.job_id)) for job in plan.jobs]
+        hashes = orchestrator.expected_job_hashes(study_path, profile=profile,
+                                                  workspace=workspace)
     except Exception as e:  # noqa: BLE001  the table is still worth printing without it
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         _note(f"staleness not checked: planning the study failed: {first}")
         return None
-    return {row.name: {jid for levels, jid in jobs
-                       if all(levels.get(a) == lv for a, lv in row.levels.items())}
-            for row in info.table.rows}
+    return {str(k): set(v) for k, v in hashes.items()}
 
 
 def study_table(study: str | Path | StudyInfo, *, tracking_uri: str | None = None,

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON record; the Markdown table goes next to it (.md)")
     args = parser.parse_args(argv)
 
-    from centermask_mm.benchmark import BenchSettings, ModelSpec, run_benchmark, write_json
+    from benchmarks.harness import BenchSettings, ModelSpec, run_benchmark, write_json
 
     sizes = {"800": tuple(args.shape_800), "600": tuple(args.shape_600)}
     names = args.only or list(MODELS)

@@ -1,17 +1,22 @@
-"""Ablation studies as files: study -> plan -> queue -> executor -> MLflow.
+"""Ablation studies as files: study -> plan -> queue -> executor -> job -> MLflow -> tables.
 
-Layers, each behind one small interface (``docs/orchestrator.md``):
+Sub-packages by role, in the order data flows through them (``docs/architecture.md``):
 
-* :mod:`orchestrator.study` -- YAML study file -> validated :class:`Study` (file/line/key
-  errors) -> combinations of axis levels;
-* :mod:`orchestrator.plan` -- resolved configs, identity hashes, build checks -> :class:`Plan`;
+* :mod:`orchestrator.study` -- the study file read and validated (file/line/key errors),
+  expanded into combinations, configs patched and bound to a data set, job identity,
+  and the :class:`Plan`;
 * :mod:`orchestrator.queue` -- :class:`JobQueue` ABC (SQLite, in-memory), leases, retries;
 * :mod:`orchestrator.executors` -- :class:`Executor` ABC (local processes, Ray tasks);
-* :mod:`orchestrator.scheduler` -- the resumable run loop;
-* :mod:`orchestrator.tracking` -- the MLflow layout of ``docs/contracts.md`` §1;
-* :mod:`orchestrator.worker` -- the job process (mmengine Runner train + test).
+* :mod:`orchestrator.run` -- the resumable run loop (:class:`Scheduler`), MLflow
+  tracking (:class:`Tracker`), and the commands' actions;
+* :mod:`orchestrator.job` -- the job process and its runners (mmengine training);
+* :mod:`orchestrator.search` -- Optuna searches whose trials are jobs (driver and job side);
+* :mod:`orchestrator.testing` -- fake job runners and study builders for tests;
+* :mod:`orchestrator.cli` -- the command table; :mod:`orchestrator.workspace` -- where
+  things live.
 
 Names are imported lazily: ``import orchestrator`` stays cheap for job processes.
+:func:`expected_job_hashes` is what ``analysis`` calls (its one entry into the orchestrator).
 """
 from __future__ import annotations
 
@@ -19,14 +24,15 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Study": "orchestrator.study", "load_study": "orchestrator.study",
-    "parse_study": "orchestrator.study", "combinations": "orchestrator.study",
-    "StudyError": "orchestrator.errors", "Problem": "orchestrator.errors",
-    "Plan": "orchestrator.plan", "PlannedJob": "orchestrator.plan",
-    "plan_study": "orchestrator.plan", "expected_job_hashes": "orchestrator.plan",
+    "Study": "orchestrator.study.reader", "load_study": "orchestrator.study.reader",
+    "parse_study": "orchestrator.study.reader", "combinations": "orchestrator.study.reader",
+    "StudyError": "orchestrator.study.errors", "Problem": "orchestrator.study.errors",
+    "Plan": "orchestrator.study.plan", "PlannedJob": "orchestrator.study.plan",
+    "plan_study": "orchestrator.study.plan",
+    "expected_job_hashes": "orchestrator.study.plan",
     "JobQueue": "orchestrator.queue", "open_queue": "orchestrator.queue",
     "Executor": "orchestrator.executors", "make_executor": "orchestrator.executors",
-    "Scheduler": "orchestrator.scheduler", "Tracker": "orchestrator.tracking",
+    "Scheduler": "orchestrator.run.scheduler", "Tracker": "orchestrator.run.tracking",
     "Workspace": "orchestrator.workspace",
 }
 __all__ = sorted(_EXPORTS)

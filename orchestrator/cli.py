@@ -1,36 +1,140 @@
-"""``orchestrator``: the command line.
+"""``orchestrator``: the command line, one table of commands (:data:`COMMANDS`).
 
-Subcommands come from the modules in :data:`COMMAND_MODULES`: each has
-``register(subparsers)`` that adds its subparsers and sets ``func`` (``args -> exit code``)
-as their default. Plugging in another module's commands is one line in that tuple; a
-module that is not installed (yet) is skipped. Registration must stay cheap (no torch,
-mlflow or ray imports) so ``orchestrator --help`` is instant.
+Each row names a command, its help, the function that adds its arguments and the function
+that runs it (``args -> exit code``). Building the parser imports nothing heavy (no torch,
+mlflow or ray): the actions are imported when their command runs, so ``orchestrator --help``
+is instant. ``bench``'s arguments are the benchmark harness's own
+(:func:`benchmarks.harness.cli.add_arguments`), ``table`` and ``figure``'s are
+:mod:`analysis.cli`'s.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-#: Modules whose ``register(subparsers)`` adds subcommands, in help order.
-COMMAND_MODULES: tuple[str, ...] = (
-    "orchestrator.commands",  # run, plan, status, cancel, retry, ui, data
-    "analysis.cli",           # table, figure
-    "orchestrator.search",    # search studies (Optuna), when present
-    "orchestrator.bench",     # bench (centermask_mm.benchmark, imported lazily)
+from analysis import cli as analysis_cli
+from benchmarks.harness import cli as bench_cli
+
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+
+def _shared(p: argparse.ArgumentParser) -> None:
+    """``--workspace`` and ``--tracking-uri`` after the command (SUPPRESS: a value given
+    before the command is kept)."""
+    p.add_argument("--workspace", default=argparse.SUPPRESS,
+                   help="workspace folder (default: $CM_WORKSPACE or .workspace/ in the repo)")
+    p.add_argument("--tracking-uri", default=argparse.SUPPRESS,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                        "sqlite:///<workspace>/mlflow.db)")
+
+
+def _study(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", help="study file; looked up under experiments/ when not found "
+                                 "as given (studies/smoke.yaml)")
+    p.add_argument("--profile", default=None, help="study profile (default: its default)")
+    _shared(p)
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    _study(p)
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--parallel", type=int, default=None,
+                   help="most jobs at once (default: one per GPU share, or cores // "
+                        "cpus_per_job without GPUs)")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster address for --executor ray (default: a local Ray)")
+    p.add_argument("--latency-images", type=int, default=10,
+                   help="images each job times for time_ms (0: skip)")
+
+
+def _status_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", nargs="?", default=None)
+    _shared(p)
+
+
+def _cancel_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study")
+    p.add_argument("--job", action="append", default=None, help="only this job id "
+                                                                "(repeatable)")
+    _shared(p)
+
+
+def _retry_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study")
+    p.add_argument("--failed", action="store_true", help="requeue failed jobs (default)")
+    p.add_argument("--cancelled", action="store_true", help="requeue cancelled jobs")
+    _shared(p)
+
+
+def _ui_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=5000)
+    _shared(p)
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", choices=("toy",))
+    p.add_argument("toy_args", nargs=argparse.REMAINDER,
+                   help="--out DIR [--num-train N --num-val N --size H W --seed S]")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One row of the table.
+
+    Attributes:
+        name: The subcommand.
+        help: One line for ``orchestrator --help``.
+        arguments: Adds the command's arguments to its parser.
+        action: ``module:function`` run with the parsed arguments (imported on use).
+        description: Longer text for ``orchestrator NAME --help``.
+    """
+
+    name: str
+    help: str
+    arguments: Arguments
+    action: str
+    description: str | None = None
+
+
+_RUN = "orchestrator.run.commands"
+COMMANDS: tuple[Command, ...] = (
+    Command("run", "plan, queue and run a study (resumes; idempotent)", _run_args,
+            f"{_RUN}:cmd_run"),
+    Command("plan", "dry run: jobs, config diffs, hashes, cache hits, time estimates", _study,
+            f"{_RUN}:cmd_plan"),
+    Command("status", "jobs of a study (or every study) in the queue", _status_args,
+            f"{_RUN}:cmd_status"),
+    Command("cancel", "cancel a study's queued and running jobs", _cancel_args,
+            f"{_RUN}:cmd_cancel"),
+    Command("retry", "requeue failed (or cancelled) jobs of a study", _retry_args,
+            f"{_RUN}:cmd_retry"),
+    Command("ui", "MLflow UI on 127.0.0.1 over the workspace's store", _ui_args,
+            f"{_RUN}:cmd_ui"),
+    Command("data", "data sets: 'data toy --out DIR' writes the toy set", _data_args,
+            f"{_RUN}:cmd_data"),
+    Command("table", "print a study's paper table from its MLflow runs",
+            analysis_cli.add_table_arguments, "analysis.cli:cmd_table",
+            analysis_cli.TABLE_DESCRIPTION),
+    Command("figure", "draw Figure 1 (mask AP vs inference time) for a study",
+            analysis_cli.add_figure_arguments, "analysis.cli:cmd_figure",
+            analysis_cli.FIGURE_DESCRIPTION),
+    Command("trials", "a search study's trials, best config and parameter importances",
+            _study, "orchestrator.search.commands:cmd_trials"),
+    Command("bench", "latency (stage breakdown), throughput and memory of configs",
+            bench_cli.add_arguments, f"{_RUN}:cmd_bench", bench_cli.DESCRIPTION),
 )
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # parent package missing
-        return False
+def _action(path: str) -> Callable[[argparse.Namespace], Any]:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orchestrator",
         description="Ablation studies as files: plan, queue, run and track MMDetection jobs.")
@@ -42,18 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "sqlite:///<workspace>/mlflow.db)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        if _installed(name):
-            module = importlib.import_module(name)
-            if hasattr(module, "register"):
-                module.register(sub)
+    for c in commands:
+        p = sub.add_parser(c.name, help=c.help, description=c.description or c.help)
+        c.arguments(p)
+        p.set_defaults(action=c.action)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        return int(_action(args.action)(args) or 0)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130

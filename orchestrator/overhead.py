@@ -40,9 +40,9 @@ def bench_plan(n_per_axis: int, base: str, workspace: Path) -> dict[str, float]:
     import torch  # noqa: F401
 
     import_s = time.perf_counter() - t0
-    from .data import resolve_dataset
-    from .plan import plan_study
-    from .study import load_study
+    from .study.data import resolve_dataset
+    from .study.plan import plan_study
+    from .study.reader import load_study
 
     t0 = time.perf_counter()
     resolve_dataset("toy", workspace, REPO_ROOT)
@@ -73,14 +73,10 @@ def bench_jobs(n_jobs: int, parallel: int, workspace: Path) -> dict[str, float]:
     """Run zero-work jobs through ``orchestrator run``; returns per-job medians (s)."""
     from .cli import main
     from .queue import SqliteQueue
+    from .testing.studies import zero_work_study
 
-    levels = "\n".join(f"    j{i}: {{optim_wrapper.optimizer.lr: {0.1 * (i + 2):.1f}}}"
-                       for i in range(n_jobs))
     path = workspace / "jobs_bench.yaml"
-    path.write_text(
-        f"name: overhead\nbase: tests/test_orchestrator/fixtures/fake_config.py\n"
-        f"data: none\nresources: {{gpus_per_job: 0, cpus_per_job: 1}}\n"
-        f"profiles:\n  zero:\n    patch: {{fake_job.epochs: 0}}\naxes:\n  job:\n{levels}\n")
+    path.write_text(zero_work_study("overhead", n_jobs))
     t0 = time.perf_counter()
     rc = main(["run", str(path), "--workspace", str(workspace), "--parallel", str(parallel)])
     total = time.perf_counter() - t0

@@ -47,7 +47,7 @@ class JobRecord:
     """One job as the queue stores it.
 
     Attributes:
-        job_id: Identity hash of the job (see ``orchestrator.identity``).
+        job_id: Identity hash of the job (see ``orchestrator.study.identity``).
         spec: JSON-serialisable description the executor needs (work dir, levels, seed...).
         state: One of :data:`STATES`.
         attempts: Claims so far (each start of the job is one attempt).

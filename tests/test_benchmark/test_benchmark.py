@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from centermask_mm.benchmark import (
+from benchmarks.harness import (
     BenchSettings,
     ModelSpec,
     StageTimer,
@@ -26,13 +26,13 @@ from centermask_mm.benchmark import (
     run_benchmark,
     write_json,
 )
-from centermask_mm.benchmark.bench import SCHEMA, benchmark_model
-from centermask_mm.benchmark.cli import main as cli_main
-from centermask_mm.benchmark.cli import register
-from centermask_mm.benchmark.memory import PeakMemory
-from centermask_mm.benchmark.models import BenchConfigError, build_model, find_classifier
-from centermask_mm.benchmark.report import format_report
-from centermask_mm.benchmark.runner import compare_predictions, summarize
+from benchmarks.harness.bench import SCHEMA, benchmark_model
+from benchmarks.harness.cli import main as cli_main
+from benchmarks.harness.cli import register
+from benchmarks.harness.memory import PeakMemory
+from benchmarks.harness.models import BenchConfigError, build_model, find_classifier
+from benchmarks.harness.report import format_report
+from benchmarks.harness.runner import compare_predictions, summarize
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
@@ -160,7 +160,7 @@ def test_optimised_paths_equal_reference() -> None:
 
 
 def test_failing_option_is_reported_not_raised(tiny_cm: nn.Module) -> None:
-    from centermask_mm.benchmark.options import apply_options
+    from benchmarks.harness.options import apply_options
 
     calls = []
 
@@ -201,7 +201,7 @@ def test_stage_timer_times_are_exclusive_and_removed() -> None:
 
 
 def test_mac_counter_counts_conv_deconv_linear_per_stage() -> None:
-    from centermask_mm.benchmark.stages import MacCounter
+    from benchmarks.harness.stages import MacCounter
 
     class Neck(nn.Module):
         def __init__(self) -> None:

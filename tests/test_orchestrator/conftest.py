@@ -8,35 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.testing.studies import FAKE_CONFIG, SEARCH_FAKE_CONFIG, fake_search_study
 from orchestrator.workspace import REPO_ROOT
 
+__all__ = ["FAKE_CONFIG", "FIXTURES", "SEARCH_FAKE_CONFIG", "fake_search_study"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
-FAKE_CONFIG = "tests/test_orchestrator/fixtures/fake_config.py"
-SEARCH_FAKE_CONFIG = "tests/test_orchestrator/fixtures/search_fake_config.py"
-
-
-def fake_search_study(name: str, *, n_trials: int, seed: int, epochs: int,
-                      step_s: float) -> str:
-    """A search over the fake trial job's ``x`` (random sampler, no pruning, profile ``t``)
-    whose trials take about ``epochs * step_s`` seconds: slow enough to act on mid-run."""
-    return f"""
-name: {name}
-kind: search
-base: {SEARCH_FAKE_CONFIG}
-data: none
-retries: 2
-resources: {{gpus_per_job: 0, cpus_per_job: 1}}
-search:
-  metric: coco/segm_mAP
-  n_trials: {n_trials}
-  sampler: {{type: random, seed: {seed}}}
-  pruner: none
-  space:
-    x: {{type: float, low: -1.0, high: 1.0, key: fake_job.x}}
-profiles:
-  t:
-    patch: {{fake_job.epochs: {epochs}, fake_job.step_s: {step_s}}}
-"""
 
 
 @pytest.fixture

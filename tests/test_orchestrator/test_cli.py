@@ -13,12 +13,33 @@ from .conftest import FAKE_CONFIG, FIXTURES
 FAKE_STUDY = str(FIXTURES / "fake_study.yaml")
 
 
-def test_subcommands_are_registered_from_modules(monkeypatch):
+def test_one_table_of_commands():
     names = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore
-    assert {"run", "plan", "status", "cancel", "retry", "ui", "data"} <= names
-    assert "table" in names  # analysis.cli registers itself with one line in COMMAND_MODULES
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("orchestrator.commands", "no_such.module"))
-    assert "table" not in build_parser()._subparsers._group_actions[0].choices  # type: ignore
+    assert names == {c.name for c in cli.COMMANDS}
+    assert {"run", "plan", "status", "cancel", "retry", "ui", "data", "table", "figure",
+            "trials", "bench"} <= names
+    only_run = [c for c in cli.COMMANDS if c.name == "run"]
+    assert set(build_parser(only_run)._subparsers._group_actions[0].choices) == {  # type: ignore
+        "run"}
+
+
+def test_building_the_parser_imports_no_torch():
+    """``orchestrator --help`` stays instant: actions (and torch) load when a command runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from orchestrator.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'mlflow', 'mmdet', 'ray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_bench_takes_the_harness_arguments(capsys):
+    """``orchestrator bench`` is the harness's own parser (no argv forwarding)."""
+    args = build_parser().parse_args(["bench", "a.py", "b.py", "--runs", "3", "--threads", "2"])
+    assert args.models == ["a.py", "b.py"] and args.runs == 3 and args.threads == 2
+    assert args.action == "orchestrator.run.commands:cmd_bench"
 
 
 def test_study_is_found_under_experiments():
@@ -61,7 +82,7 @@ def test_plan_run_rerun_status(workspace, capsys):
 def test_failed_jobs_retry_and_cancel(write_study, workspace, capsys):
     study = write_study(f"name: flaky\nbase: {FAKE_CONFIG}\ndata: none\nretries: 0\n"
                         "axes:\n  case:\n    ok: {}\n"
-                        "    bad: {+fake_job.fail_attempts: 1}\n")
+                        "    bad: {+job_runner.fail_attempts: 1}\n")
     ws = str(workspace)
     assert main(["run", str(study), "--workspace", ws, "--parallel", "1"]) == 1
     out = capsys.readouterr().out

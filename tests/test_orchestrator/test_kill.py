@@ -25,10 +25,10 @@ retries: 2
 resources: {{gpus_per_job: 0, cpus_per_job: 1}}
 profiles:
   t:
-    patch: {{fake_job.epochs: {EPOCHS}, fake_job.step_s: 0.4}}
+    patch: {{job_runner.epochs: {EPOCHS}, job_runner.step_s: 0.4}}
 axes:
   case:
-    short: {{fake_job.epochs: 2}}
+    short: {{job_runner.epochs: 2}}
     b: {{}}
     c: {{optim_wrapper.optimizer.lr: 0.1}}
 """

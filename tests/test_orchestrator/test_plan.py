@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from orchestrator.configs import apply_patch, config_hash
-from orchestrator.data import Dataset, bind, manifest
-from orchestrator.identity import code_fingerprint, job_id
-from orchestrator.plan import expected_job_hashes, plan_study
-from orchestrator.study import load_study
+from orchestrator.study.configs import apply_patch, config_hash
+from orchestrator.study.data import Dataset, bind, manifest
+from orchestrator.study.identity import code_fingerprint, job_id
+from orchestrator.study.plan import expected_job_hashes, plan_study
+from orchestrator.study.reader import load_study
 
 from .conftest import FAKE_CONFIG
 
@@ -121,7 +121,7 @@ def test_bind_points_a_coco_config_at_the_toy_set(tmp_path):
 
 def test_data_auto_falls_back_to_toy_loudly(tmp_path, repo_root, monkeypatch):
     from centermask_mm.datasets.toy import ToySpec
-    from orchestrator.data import DataError, resolve_dataset
+    from orchestrator.study.data import DataError, resolve_dataset
 
     monkeypatch.setenv("CM_COCO_ROOT", str(tmp_path / "no-coco"))
     monkeypatch.setenv("CM_TOY_ROOT", str(tmp_path / "toy"))

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import StudyError
-from orchestrator.plan import plan_study
-from orchestrator.study import load_study
+from orchestrator.study.errors import StudyError
+from orchestrator.study.plan import plan_study
+from orchestrator.study.reader import load_study
 
 FIXTURE = Path(__file__).parent / "fixtures" / "combo_patch_conflict.yaml"
 

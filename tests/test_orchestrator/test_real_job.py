@@ -73,7 +73,7 @@ def test_real_job_trains_tests_and_logs(write_study, tmp_path, workspace, tiny_t
     # A retry resumes from the job's checkpoint instead of starting over.
     (job_dir,) = (ws / "jobs").iterdir()
     (job_dir / "result.json").unlink()
-    again = subprocess.run([sys.executable, "-m", "orchestrator.worker",
+    again = subprocess.run([sys.executable, "-m", "orchestrator.job",
                             str(job_dir / "job.json")], cwd=REPO_ROOT, capture_output=True,
                            text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
@@ -81,7 +81,7 @@ def test_real_job_trains_tests_and_logs(write_study, tmp_path, workspace, tiny_t
 
 
 def test_empty_predictions_count_as_zero_ap():
-    from orchestrator.worker import fill_empty_coco
+    from orchestrator.job.train import fill_empty_coco
 
     evaluator = {"type": "CocoMetric", "metric": ["bbox", "segm"]}
     out, filled = fill_empty_coco({}, evaluator)

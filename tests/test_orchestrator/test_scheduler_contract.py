@@ -1,7 +1,8 @@
 """Queue semantics through every executor: exactly once, retries, resume, dedup, cancel.
 
-Fake jobs (``fake_job`` configs: sleep and checkpoint per epoch) keep each job well under
-a second; MLflow is off here (see test_tracking.py and test_kill.py for it).
+Fake jobs (configs whose ``job_runner`` is a fake runner of ``orchestrator.testing``: sleep
+and checkpoint per epoch) keep each job well under a second; MLflow is off here (see
+test_tracking.py and test_kill.py for it).
 """
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import pytest
 
 from orchestrator.executors import Executor
 from orchestrator.executors.local import LocalExecutor
-from orchestrator.plan import Plan, plan_study
 from orchestrator.queue import SqliteQueue
-from orchestrator.scheduler import Scheduler, Settings, Summary, enqueue_plan
-from orchestrator.study import load_study
+from orchestrator.run.scheduler import Scheduler, Settings, Summary, enqueue_plan
+from orchestrator.study.plan import Plan, plan_study
+from orchestrator.study.reader import load_study
 from orchestrator.workspace import Workspace
 
 from .conftest import FAKE_CONFIG
@@ -39,7 +40,8 @@ def executor(request) -> Iterator[Executor]:
 def study_text(name: str, levels: str, retries: int = 1, epochs: int = 3) -> str:
     return (f"name: {name}\nbase: {FAKE_CONFIG}\ndata: none\nretries: {retries}\n"
             f"resources: {{gpus_per_job: 0, cpus_per_job: 1}}\n"
-            f"profiles:\n  t:\n    patch: {{fake_job.epochs: {epochs}, fake_job.step_s: 0.05}}\n"
+            f"profiles:\n  t:\n    patch: {{job_runner.epochs: {epochs}, "
+            f"job_runner.step_s: 0.05}}\n"
             f"axes:\n  case:\n{levels}")
 
 
@@ -81,10 +83,10 @@ def test_each_job_runs_once_and_a_rerun_does_nothing(executor, write_study, tmp_
 def test_failures_retry_resume_and_do_not_stop_the_study(executor, write_study, tmp_path,
                                                          repo_root):
     levels = ("    ok: {}\n"
-              "    flaky: {+fake_job.fail_attempts: 1, +fake_job.fail_epoch: 2}\n"
-              "    crash: {+fake_job.crash: segv, +fake_job.fail_epoch: 2}\n"
-              "    broken: {+fake_job.fail_attempts: 9}\n"
-              "    nan: {+fake_job.nan: true}\n")
+              "    flaky: {+job_runner.fail_attempts: 1, +job_runner.fail_epoch: 2}\n"
+              "    crash: {+job_runner.crash: segv, +job_runner.fail_epoch: 2}\n"
+              "    broken: {+job_runner.fail_attempts: 9}\n"
+              "    nan: {+job_runner.nan: true}\n")
     plan = make_plan(write_study, tmp_path, repo_root, study_text("fail", levels), "s.yaml")
     lines: list[str] = []
     summary, queue = run(plan, executor, tmp_path, lines)

@@ -1,6 +1,6 @@
 """Search studies: space validation, sampler/pruner selection, a fake search end to end.
 
-The fake trial job (``tests/test_orchestrator/fixtures/search_fake_config.py``) reports
+The fake trial job (``orchestrator/testing/configs/search_fake_config.py``) reports
 ``(1 - (x - 0.3)^2 - 0.1 y^2) * epoch / epochs`` after each epoch, so a search over x and y
 has a real optimum, pruning has something to compare, and importances are meaningful.
 """
@@ -15,15 +15,16 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
-from orchestrator.errors import StudyError
 from orchestrator.queue import SqliteQueue
-from orchestrator.search import plan_search, without_hook
-from orchestrator.search_space import make_pruner, make_sampler, parse_search
-from orchestrator.search_worker import fake_objective
-from orchestrator.study import load_study, parse_study
+from orchestrator.search.planner import plan_search, without_hook
+from orchestrator.search.space import make_pruner, make_sampler, parse_search
+from orchestrator.study.errors import StudyError
+from orchestrator.study.reader import load_study, parse_study
+from orchestrator.testing.fake_jobs import fake_objective
+from orchestrator.testing.studies import SEARCH_FAKE_CONFIG
 from orchestrator.workspace import REPO_ROOT
 
-FAKE = "tests/test_orchestrator/fixtures/search_fake_config.py"
+FAKE = SEARCH_FAKE_CONFIG
 
 SEARCH = f"""
 name: fake-search
@@ -38,12 +39,12 @@ search:
   sampler: {{type: tpe, seed: 0, n_startup_trials: 3}}
   pruner: {{type: median, n_startup_trials: 2}}
   space:
-    x: {{type: float, low: -1.0, high: 1.0, key: fake_job.x}}
-    y: {{type: float, low: 0.01, high: 2.0, log: true, key: fake_job.y}}
+    x: {{type: float, low: -1.0, high: 1.0, key: job_runner.x}}
+    y: {{type: float, low: 0.01, high: 2.0, log: true, key: job_runner.y}}
     lr: {{type: categorical, choices: [0.01, 0.1], key: optim_wrapper.optimizer.lr}}
 profiles:
   t:
-    patch: {{+fake_job.nan_above: 0.7}}
+    patch: {{+job_runner.nan_above: 0.7}}
 """
 
 
@@ -67,11 +68,11 @@ def _line_of(path: Path, text: str) -> int:
      "search.space.lr.low", "lr:", "low > high (0.1 > 0.01)"),
     ("lr: {type: float, low: 0.0, high: 0.1, log: true, key: optim_wrapper.optimizer.lr}",
      "search.space.lr.low", "lr:", "log scale needs positive bounds"),
-    ("n: {type: int, low: -4, high: 8, log: true, key: fake_job.epochs}",
+    ("n: {type: int, low: -4, high: 8, log: true, key: job_runner.epochs}",
      "search.space.n.low", "n:", "log scale needs positive bounds"),
     ("lr: {type: categorical, choices: [], key: optim_wrapper.optimizer.lr}",
      "search.space.lr.choices", "lr:", "non-empty list 'choices' (empty range)"),
-    ("n: {type: int, low: 2, high: 3, step: 4, key: fake_job.epochs}",
+    ("n: {type: int, low: 2, high: 3, step: 4, key: job_runner.epochs}",
      "search.space.n.step", "n:", "empty range: step 4"),
     ("lr: {type: float, high: 0.1, key: optim_wrapper.optimizer.lr}",
      "search.space.lr", "lr:", "needs 'low'"),
@@ -92,7 +93,7 @@ def test_malformed_space_is_rejected_naming_the_key(write_study, space, key, nee
 def test_unknown_config_key_is_rejected_before_any_trial(write_study, workspace, capsys):
     path = write_study(_space(
         "lr: {type: float, low: 0.001, high: 0.1, log: true, key: optim_wrapper.optimizer.lrr}\n"
-        "x: {type: categorical, choices: [a, b], key: fake_job.x}"))
+        "x: {type: categorical, choices: [a, b], key: job_runner.x}"))
     rc = main(["run", str(path), "--workspace", str(workspace)])
     out = capsys.readouterr().out
     assert rc == 2, out
@@ -127,22 +128,22 @@ def test_bad_search_settings_name_the_key(write_study, extra, key, message):
 
 
 def test_float_parameter_on_integer_key_and_axes_are_rejected(write_study, workspace):
-    text = _space("n: {type: float, low: 1.0, high: 4.0, key: fake_job.epochs}")
+    text = _space("n: {type: float, low: 1.0, high: 4.0, key: job_runner.epochs}")
     path = write_study(text + "axes:\n  a:\n    b: {}\n")
     with pytest.raises(StudyError) as err:
         plan_search(load_study(path), None, workspace=workspace, repo_root=REPO_ROOT)
     text = str(err.value)
     assert ": axes: a search study has no axes" in text
-    path = write_study(_space("n: {type: float, low: 1.0, high: 4.0, key: fake_job.epochs}"))
+    path = write_study(_space("n: {type: float, low: 1.0, high: 4.0, key: job_runner.epochs}"))
     with pytest.raises(StudyError) as err:
         plan_search(load_study(path), None, workspace=workspace, repo_root=REPO_ROOT)
-    assert "search.space.n.key: fake_job.epochs is an integer (4) in the config; use type: " \
+    assert "search.space.n.key: job_runner.epochs is an integer (4) in the config; use type: " \
            "int" in str(err.value)
 
 
 def test_profile_search_overrides_and_ablation_studies_reject_search(write_study):
     study = load_study(write_study(SEARCH.replace(
-        "    patch: {+fake_job.nan_above: 0.7}",
+        "    patch: {+job_runner.nan_above: 0.7}",
         "    search: {n_trials: 2, pruner: none}")))
     spec = parse_search(study, study.profile("t"))
     assert spec.n_trials == 2 and spec.pruner == {"type": "none"}
@@ -155,7 +156,7 @@ def test_profile_search_overrides_and_ablation_studies_reject_search(write_study
 
 def test_sampler_and_pruner_selection(write_study):
     def spec_of(extra: str, space: str = "x: {type: float, low: 0.0, high: 1.0, step: 0.25, "
-                                         "key: fake_job.x}") -> object:
+                                         "key: job_runner.x}") -> object:
         study = load_study(write_study(_space(space, extra)))
         return parse_search(study, study.profile(None))
 
@@ -164,9 +165,9 @@ def test_sampler_and_pruner_selection(write_study):
     assert isinstance(make_sampler(spec_of("  sampler: {type: random, seed: 1}\n")),
                       optuna.samplers.RandomSampler)
     grid = spec_of("  sampler: grid\n", "x: {type: float, low: 0.0, high: 1.0, step: 0.25, "
-                                        "key: fake_job.x}\n"
+                                        "key: job_runner.x}\n"
                                         "e: {type: int, low: 2, high: 6, step: 2, "
-                                        "key: fake_job.epochs}")
+                                        "key: job_runner.epochs}")
     sampler = make_sampler(grid)
     assert isinstance(sampler, optuna.samplers.GridSampler)
     assert grid.space_size() == 15 and len(sampler._all_grids) == 15
@@ -183,7 +184,7 @@ def test_sampler_and_pruner_selection(write_study):
 
 
 def test_hyperband_gets_the_schedule_length(write_study, workspace):
-    path = write_study(_space("x: {type: float, low: 0.0, high: 1.0, key: fake_job.x}",
+    path = write_study(_space("x: {type: float, low: 0.0, high: 1.0, key: job_runner.x}",
                               "  pruner: hyperband\n"))
     sp = plan_search(load_study(path), None, workspace=workspace, repo_root=REPO_ROOT)
     assert sp.spec.pruner == {"type": "hyperband", "max_resource": 4}  # train_cfg.max_epochs
@@ -245,7 +246,7 @@ def test_fake_search_end_to_end(write_study, workspace, capsys):
         assert tags["cm.trial_state"] == t.state.name
         assert {k: float(v) for k, v in run.data.params.items() if k in ("trial.x", "trial.y")
                 } == {"trial.x": t.params["x"], "trial.y": t.params["y"]}
-        assert run.data.params["fake_job.x"] == str(t.params["x"])  # the config key itself
+        assert run.data.params["job_runner.x"] == str(t.params["x"])  # the config key itself
         expected = {"COMPLETE": ("succeeded", "FINISHED"), "PRUNED": ("pruned", "FINISHED"),
                     "FAIL": ("failed", "FAILED")}[t.state.name]
         assert (tags["cm.status"], run.info.status) == expected
@@ -261,7 +262,7 @@ def test_fake_search_end_to_end(write_study, workspace, capsys):
     from mmengine.config import Config
 
     cfg = Config.fromfile(str(folder / "best_config.py"))
-    assert cfg.fake_job.x == study.best_params["x"] and cfg.randomness.seed == 0
+    assert cfg.job_runner.x == study.best_params["x"] and cfg.randomness.seed == 0
     assert cfg.optim_wrapper.optimizer.lr == study.best_params["lr"]
     assert "custom_hooks" not in cfg and "OptunaPruningHook" not in (
         folder / "best_config.py").read_text()
@@ -279,7 +280,7 @@ def test_fake_search_end_to_end(write_study, workspace, capsys):
 
 
 def test_trial_config_hook_is_removed_for_the_best_config():
-    tree = {"custom_imports": {"imports": ["centermask_mm", "orchestrator.optuna_pruning_hook"],
+    tree = {"custom_imports": {"imports": ["centermask_mm", "orchestrator.search.pruning_hook"],
                                "allow_failed_imports": False},
             "custom_hooks": [{"type": "EMAHook"}, {"type": "OptunaPruningHook", "metric": "m"}]}
     out = without_hook(tree)
@@ -290,7 +291,7 @@ def test_trial_config_hook_is_removed_for_the_best_config():
 def test_trials_run_on_ray(write_study, workspace, ray_executor, capsys):
     """The same search through the Ray executor (a local Ray, 2 trials at a time)."""
     path = write_study(SEARCH.replace("n_trials: 6", "n_trials: 2").replace(
-        "{+fake_job.nan_above: 0.7}", "{fake_job.epochs: 2}"))
+        "{+job_runner.nan_above: 0.7}", "{job_runner.epochs: 2}"))
     rc = main(["run", str(path), "--workspace", str(workspace), "--executor", "ray",
                "--parallel", "2"])
     out = capsys.readouterr().out
@@ -305,7 +306,7 @@ def test_trials_run_on_ray(write_study, workspace, ray_executor, capsys):
 def test_unreachable_storage_is_a_clear_error_without_the_password(write_study, workspace,
                                                                     capsys):
     path = write_study(_space(
-        "x: {type: float, low: 0.0, high: 1.0, key: fake_job.x}",
+        "x: {type: float, low: 0.0, high: 1.0, key: job_runner.x}",
         "  storage: postgresql://user:secret@127.0.0.1:1/optuna\n"))
     assert main(["run", str(path), "--workspace", str(workspace)]) == 2
     out = capsys.readouterr().out
@@ -328,7 +329,7 @@ def test_toy_search_study_plans(workspace, tiny_toy, monkeypatch):
         assert cfg["model"]["train_cfg"]["fcos_proposal"]["score_thr"] == 0.1
         assert cfg["train_cfg"]["max_epochs"] == epochs
         assert {"type": "OptunaPruningHook", "metric": "coco/segm_mAP"} in cfg["custom_hooks"]
-        assert "orchestrator.optuna_pruning_hook" in cfg["custom_imports"]["imports"]
+        assert "orchestrator.search.pruning_hook" in cfg["custom_imports"]["imports"]
         assert job.job_id != sp.trial_job(4, {"lr": 2e-3, "score_thr": 0.1}).job_id
         assert "custom_hooks" not in without_hook(sp.best_config(job.params)) or all(
             h["type"] != "OptunaPruningHook" for h in sp.best_config(job.params)["custom_hooks"])
@@ -339,9 +340,9 @@ def test_grid_search_with_hyperband_end_to_end(write_study, workspace, capsys):
     text = (SEARCH.replace("sampler: {type: tpe, seed: 0, n_startup_trials: 3}", "sampler: grid")
             .replace("pruner: {type: median, n_startup_trials: 2}", "pruner: hyperband")
             .replace("n_trials: 6", "n_trials: 20")  # capped by the grid's size
-            .replace("x: {type: float, low: -1.0, high: 1.0, key: fake_job.x}",
-                     "x: {type: categorical, choices: [0.0, 0.3, 0.6], key: fake_job.x}")
-            .replace("    y: {type: float, low: 0.01, high: 2.0, log: true, key: fake_job.y}\n",
+            .replace("x: {type: float, low: -1.0, high: 1.0, key: job_runner.x}",
+                     "x: {type: categorical, choices: [0.0, 0.3, 0.6], key: job_runner.x}")
+            .replace("    y: {type: float, low: 0.01, high: 2.0, log: true, key: job_runner.y}\n",
                      ""))
     path = write_study(text)
     rc = main(["run", str(path), "--workspace", str(workspace), "--parallel", "2"])

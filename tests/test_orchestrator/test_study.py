@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.errors import StudyError
-from orchestrator.plan import plan_study
-from orchestrator.study import combinations, load_study, parse_study
+from orchestrator.study.errors import StudyError
+from orchestrator.study.plan import plan_study
+from orchestrator.study.reader import combinations, load_study, parse_study
 
 from .conftest import FAKE_CONFIG
 

@@ -16,7 +16,7 @@ data: none
 resources: {{gpus_per_job: 0, cpus_per_job: 1}}
 profiles:
   t:
-    patch: {{fake_job.epochs: {EPOCHS}, fake_job.step_s: 0.3, +fake_job.via: visbackend}}
+    patch: {{job_runner.epochs: {EPOCHS}, job_runner.step_s: 0.3, +job_runner.via: visbackend}}
 axes:
   case:
     a: {{}}

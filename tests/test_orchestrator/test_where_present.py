@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.configs import apply_patch, get_path
-from orchestrator.errors import StudyError
-from orchestrator.plan import plan_study
-from orchestrator.study import load_study
+from orchestrator.study.configs import apply_patch, get_path
+from orchestrator.study.errors import StudyError
+from orchestrator.study.plan import plan_study
+from orchestrator.study.reader import load_study
 
 from .conftest import FAKE_CONFIG
 

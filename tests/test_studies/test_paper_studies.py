@@ -28,9 +28,9 @@ import pytest
 
 from analysis.paper import paper_numbers
 from analysis.spec import study_from_mapping
-from orchestrator.configs import apply_patch, canonical, config_hash, load_base
-from orchestrator.plan import Plan, PlannedJob, plan_study
-from orchestrator.study import Study, load_study
+from orchestrator.study.configs import apply_patch, canonical, config_hash, load_base
+from orchestrator.study.plan import Plan, PlannedJob, plan_study
+from orchestrator.study.reader import Study, load_study
 from orchestrator.workspace import REPO_ROOT, find_study
 
 STUDIES = REPO_ROOT / "experiments" / "studies"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..workspace import REPO_ROOT, Workspace, find_study
 from .configs import (
     WHERE_PRESENT,
     ConfigLoadError,
@@ -34,8 +35,7 @@ from .configs import (
 from .data import DataError, Dataset, bind, manifest, resolve_dataset
 from .errors import Problem, StudyError
 from .identity import code_fingerprint, job_id
-from .study import Level, Profile, Study, combinations, load_study
-from .workspace import REPO_ROOT, Workspace, find_study
+from .reader import Level, Profile, Study, combinations, load_study
 
 
 @dataclass
@@ -43,7 +43,7 @@ class PlannedJob:
     """One job of a plan.
 
     Attributes:
-        job_id: Identity hash (see :mod:`orchestrator.identity`).
+        job_id: Identity hash (see :mod:`orchestrator.study.identity`).
         name: Human-readable name, ``axis=level,... seed=N``.
         levels: axis -> level name.
         seed: Random seed (``randomness.seed`` in the config).

@@ -1,16 +1,16 @@
-"""The ``bench`` command: ``orchestrator bench ...`` or ``python -m centermask_mm.benchmark ...``.
+"""The ``bench`` command: ``orchestrator bench ...`` or ``python -m benchmarks.harness ...``.
 
 Examples::
 
     # CenterMask R-50 against its own FCOS and mmdet's Mask R-CNN, CPU, 4 threads
-    python -m centermask_mm.benchmark \\
+    python -m benchmarks.harness \\
         configs/centermask/centermask_r50_fpn_1x_coco.py \\
         configs/centermask/fcos_r50_fpn_gn-head-centermask_1x_coco.py \\
         mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py \\
         --device cpu --threads 4 --runs 20 --out bench.json
 
     # per-model input size and label: [LABEL=]CONFIG[@HxW]
-    python -m centermask_mm.benchmark \\
+    python -m benchmarks.harness \\
         lite=configs/centermask/centermask-lite_v2-19_fpn_4x_coco.py@600x1000 \\
         v2-39=configs/centermask/centermask_v2-39_fpn_1x_coco.py@800x1216
 """
@@ -88,8 +88,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-id", default=None,
                    help="log the first model's time_ms and cm.time_hardware to this MLflow run")
     p.add_argument("--tracking-uri", default=argparse.SUPPRESS,
-                   help="MLflow tracking URI for --run-id (default: $MLFLOW_TRACKING_URI or "
-                        "the orchestrator workspace's)")
+                   help="MLflow tracking URI for --run-id (default: $MLFLOW_TRACKING_URI; "
+                        "under `orchestrator bench`, the workspace's store)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -101,8 +101,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_bench)
 
 
-def build_parser(prog: str = "python -m centermask_mm.benchmark") -> argparse.ArgumentParser:
-    """Stand-alone parser of ``python -m centermask_mm.benchmark`` (or another ``prog``)."""
+def build_parser(prog: str = "python -m benchmarks.harness") -> argparse.ArgumentParser:
+    """Stand-alone parser of ``python -m benchmarks.harness`` (or another ``prog``)."""
     p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     add_arguments(p)
     p.set_defaults(func=cmd_bench)
@@ -110,16 +110,11 @@ def build_parser(prog: str = "python -m centermask_mm.benchmark") -> argparse.Ar
 
 
 def _tracking_uri(args: argparse.Namespace) -> str | None:
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else MLflow's default
+    (``orchestrator bench`` fills in its workspace's store)."""
     import os
 
-    uri = getattr(args, "tracking_uri", None) or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    try:
-        from orchestrator.workspace import Workspace
-    except ImportError:
-        return None
-    return Workspace.at(getattr(args, "workspace", None)).tracking_uri(None)
+    return getattr(args, "tracking_uri", None) or os.environ.get("MLFLOW_TRACKING_URI")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -195,8 +190,8 @@ def _write_profiles(specs: Sequence[Any], settings: Any, out: Path, log: Any) ->
 
 
 def main(argv: Sequence[str] | None = None,
-         prog: str = "python -m centermask_mm.benchmark") -> int:
-    """Entry point of ``python -m centermask_mm.benchmark``; ``prog`` names it in help."""
+         prog: str = "python -m benchmarks.harness") -> int:
+    """Entry point of ``python -m benchmarks.harness``; ``prog`` names it in help."""
     args = build_parser(prog).parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -23,7 +23,7 @@ from .options import OPTION_NAMES, apply_options
 from .runner import compare_predictions, measure_latency, measure_training
 
 #: Version of the result JSON layout (bump on incompatible changes).
-SCHEMA = "centermask_mm.benchmark/1"
+SCHEMA = "centermask_mm.benchmark/1"  # the name predates the harness's move to benchmarks/
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ def log_to_mlflow(result: dict[str, Any], run_id: str, client: Any,
     artifact.
 
     Args:
-        result (dict): A :func:`~centermask_mm.benchmark.runner.measure_latency` result or
+        result (dict): A :func:`~benchmarks.harness.runner.measure_latency` result or
             one model entry of a ``bench`` run (the first error-free model of a whole run
             result is used).
         run_id (str): MLflow run to log into.

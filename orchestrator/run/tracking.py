@@ -25,11 +25,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .configs import get_path, patch_key_path
-from .executors._base import die_with_parent
-from .identity import git_state
-from .plan import Plan, PlannedJob
-from .workspace import REPO_ROOT
+from ..executors._base import die_with_parent
+from ..study.configs import get_path, patch_key_path
+from ..study.identity import git_state
+from ..study.plan import Plan, PlannedJob
+from ..workspace import REPO_ROOT
 
 #: Config keys logged as params of every job run when present (bounded; never the whole
 #: flattened config). The keys a study's levels and profile touch are logged too.

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .configs import dump_config
-from .executors import Executor, Launch, Outcome
-from .plan import Plan
-from .queue import (
+from ..executors import Executor, Launch, Outcome
+from ..job.worker import DEFAULT_RUNNER, PROGRESS, RESULT
+from ..queue import (
     CANCELLED,
     FAILED,
     QUEUED,
@@ -38,9 +37,10 @@ from .queue import (
     NewJob,
     default_owner,
 )
+from ..study.configs import dump_config
+from ..study.plan import Plan, PlannedJob
+from ..workspace import REPO_ROOT, Workspace
 from .tracking import Tracker
-from .worker import PROGRESS, RESULT
-from .workspace import REPO_ROOT, Workspace
 
 Printer = Callable[[str], None]
 
@@ -182,18 +182,12 @@ class Scheduler:
             else:
                 self.tracker.job_restarted(run_id, rec.attempts)
             self.overhead["mlflow_run_s"].append(time.perf_counter() - t1)
-        fake = job.config.get("fake_job")
-        spec: dict[str, Any] = {
-            "job_id": rec.job_id, "type": "fake" if fake is not None else "mmengine",
-            "config": str(config), "work_dir": str(work), "run_id": run_id,
-            "tracking_uri": self.worker_uri if run_id else None, "attempt": rec.attempts,
-            "seed": job.seed, "latency_images": self.settings.latency_images,
-            "fake": fake, "prepared_at": time.time()}
+        spec = self.job_spec(rec, job, config, run_id)
         (work / "job.json").write_text(json.dumps(spec, indent=1))
         res = self.plan.profile.resources
         pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                    os.environ.get("PYTHONPATH")]))
-        launch = Launch(rec.job_id, [sys.executable, "-m", "orchestrator.worker",
+        launch = Launch(rec.job_id, [sys.executable, "-m", "orchestrator.job",
                                      str(work / "job.json")],
                         log=work / "worker.log", cwd=REPO_ROOT,
                         env={"PYTHONPATH": pythonpath,
@@ -201,6 +195,21 @@ class Scheduler:
                         gpus=res.gpus_per_job, cpus=res.cpus_per_job)
         self.overhead["prepare_s"].append(time.perf_counter() - t0)
         return launch
+
+    def job_spec(self, rec: JobRecord, job: PlannedJob, config: Path,
+                 run_id: str | None) -> dict[str, Any]:
+        """The ``job.json`` of a claimed job (:mod:`orchestrator.job.worker` reads it).
+
+        The runner is the config's ``job_runner`` (``dict(type='module:function', **options)``)
+        or the mmengine training. A subclass adds its own keys (a search its trial).
+        """
+        runner = dict(job.config.get("job_runner") or {})
+        return {
+            "job_id": rec.job_id, "runner": runner.pop("type", DEFAULT_RUNNER),
+            "options": runner, "config": str(config), "work_dir": str(config.parent),
+            "run_id": run_id, "tracking_uri": self.worker_uri if run_id else None,
+            "attempt": rec.attempts, "seed": job.seed,
+            "latency_images": self.settings.latency_images, "prepared_at": time.time()}
 
     def _label(self, job_id: str) -> str:
         job = self._jobs.get(job_id)

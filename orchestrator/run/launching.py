@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .workspace import REPO_ROOT, Workspace
+from ..workspace import REPO_ROOT, Workspace
 
 if TYPE_CHECKING:
-    from .executors import Executor
-    from .study import Resources
+    from ..executors import Executor
+    from ..study.reader import Resources
     from .tracking import LoopbackServer
 
 
 def open_executor(args: argparse.Namespace, resources: Resources) -> tuple[Executor, int]:
     """The executor named by ``--executor`` (``--parallel``, ``--ray-address``) and how many
     jobs of ``resources`` it runs at once."""
-    from .executors import Launch, make_executor
+    from ..executors import Launch, make_executor
 
     kwargs: dict[str, object] = {"parallel": args.parallel}
     if args.executor == "ray":

@@ -10,7 +10,7 @@ Method (perf-anchors §8 and §10, mmdet ``benchmark.py`` semantics with its pit
 - ``warmup`` untimed runs, then ``runs`` timed runs; median and p90 (the mean is reported
   too but is not the headline: one descheduled run moves it);
 - ``torch.cuda.synchronize()`` before starting and before stopping the clock on GPU;
-- a fixed detection count (:func:`~centermask_mm.benchmark.models.fixed_detections`), checked
+- a fixed detection count (:func:`~benchmarks.harness.models.fixed_detections`), checked
   on every run;
 - the stage breakdown comes from separate runs with :class:`StageTimer` (its per-stage
   synchronisation would otherwise perturb the end-to-end figure on GPU); ``other`` is the
@@ -181,7 +181,7 @@ def measure_latency(model_or_config: nn.Module | Any,
         stage_runs (int, optional): Runs with the stage timer; defaults to ``runs``;
             0 skips the breakdown.
         fixed_count (bool): Force the test-time top-k detections (see
-            :func:`~centermask_mm.benchmark.models.fixed_detections`). Defaults to True.
+            :func:`~benchmarks.harness.models.fixed_detections`). Defaults to True.
         ori_shape (Sequence[int], optional): Original image shape for paste-back;
             defaults to ``shape``.
         seed (int): Seed of the synthetic image.

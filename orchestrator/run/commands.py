@@ -1,4 +1,5 @@
-"""The orchestrator's own subcommands: run, plan, status, cancel, retry, ui, data.
+"""The actions of ``orchestrator run``, ``plan``, ``status``, ``cancel``, ``retry``, ``ui``,
+``data`` and ``bench`` (the command table is :mod:`orchestrator.cli`).
 
 Each ``cmd_*`` takes the parsed arguments and returns the exit status: 0 success, 1 some
 job failed or was cancelled, 2 the study file was rejected (nothing was queued).
@@ -13,9 +14,9 @@ import sys
 import time
 from typing import Any
 
-from .configs import patch_key_path
-from .errors import StudyError
-from .workspace import REPO_ROOT, Workspace, find_study
+from ..study.configs import patch_key_path
+from ..study.errors import StudyError
+from ..workspace import REPO_ROOT, Workspace, find_study
 
 # Heavy modules (plan -> mmengine, tracking -> mlflow, executors -> ray) are imported inside
 # the commands so that `orchestrator --help` stays instant.
@@ -30,28 +31,13 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _shared(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workspace", default=argparse.SUPPRESS,
-                   help="workspace folder (default: $CM_WORKSPACE or .workspace/ in the repo)")
-    p.add_argument("--tracking-uri", default=argparse.SUPPRESS,
-                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
-                        "sqlite:///<workspace>/mlflow.db)")
-
-
-def _study_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", help="study file; looked up under experiments/ when not found "
-                                 "as given (studies/smoke.yaml)")
-    p.add_argument("--profile", default=None, help="study profile (default: its default)")
-    _shared(p)
-
-
 def _workspace(args: argparse.Namespace) -> Workspace:
     return Workspace.at(getattr(args, "workspace", None))
 
 
 def _load_plan(args: argparse.Namespace, ws: Workspace) -> Any:
-    from .plan import plan_study
-    from .study import load_study
+    from ..study.plan import plan_study
+    from ..study.reader import load_study
 
     study = load_study(find_study(args.study))
     return plan_study(study, args.profile, workspace=ws.root, repo_root=REPO_ROOT)
@@ -82,18 +68,19 @@ def _short(value: Any, n: int = 40) -> str:
 
 
 def _search_command(args: argparse.Namespace, name: str) -> Any:
-    """``orchestrator.search``'s version of a command when the study is ``kind: search``."""
-    from .search import is_search_study
+    """:mod:`orchestrator.search.commands`' version of a command when the study is
+    ``kind: search``."""
+    from ..search.planner import is_search_study
 
     if not is_search_study(find_study(args.study)):
         return None
-    from . import search
+    from ..search import commands
 
-    return getattr(search, name)
+    return getattr(commands, name)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .queue import SqliteQueue
+    from ..queue import SqliteQueue
     from .scheduler import _fmt_s
 
     if (search_plan := _search_command(args, "cmd_plan")) is not None:
@@ -165,8 +152,8 @@ def _is_local_sqlite(uri: str) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ..queue import SqliteQueue
     from .launching import open_executor, serve_store
-    from .queue import SqliteQueue
     from .scheduler import Scheduler, Settings, enqueue_plan
     from .tracking import Tracker
 
@@ -251,7 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- status etc.
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .queue import SqliteQueue
+    from ..queue import SqliteQueue
     from .scheduler import _fmt_s
 
     if args.study is not None and (search_status := _search_command(
@@ -301,7 +288,7 @@ def _study_name(study: str) -> str:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from .queue import SqliteQueue
+    from ..queue import SqliteQueue
 
     ws = _workspace(args)
     queue = SqliteQueue(ws.queue_path)
@@ -327,7 +314,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from .queue import SqliteQueue
+    from ..queue import SqliteQueue
 
     ws = _workspace(args)
     queue = SqliteQueue(ws.queue_path)
@@ -356,53 +343,10 @@ def cmd_data(args: argparse.Namespace) -> int:
     return toy.main(args.toy_args)
 
 
-# --------------------------------------------------------------------------- registration
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``orchestrator bench``: the benchmark harness; ``--run-id`` logs into the workspace's
+    MLflow store unless ``--tracking-uri`` (or ``$MLFLOW_TRACKING_URI``) names another."""
+    from benchmarks.harness.cli import cmd_bench as bench
 
-def register(sub: Any) -> None:
-    """Add this module's subcommands to an argparse subparsers object."""
-    p = sub.add_parser("run", help="plan, queue and run a study (resumes; idempotent)")
-    _study_args(p)
-    p.add_argument("--executor", choices=("local", "ray"), default="local")
-    p.add_argument("--parallel", type=int, default=None,
-                   help="most jobs at once (default: one per GPU share, or cores // "
-                        "cpus_per_job without GPUs)")
-    p.add_argument("--ray-address", default=None,
-                   help="Ray cluster address for --executor ray (default: a local Ray)")
-    p.add_argument("--latency-images", type=int, default=10,
-                   help="images each job times for time_ms (0: skip)")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("plan", help="dry run: jobs, config diffs, hashes, cache hits, "
-                                    "time estimates")
-    _study_args(p)
-    p.set_defaults(func=cmd_plan)
-
-    p = sub.add_parser("status", help="jobs of a study (or every study) in the queue")
-    p.add_argument("study", nargs="?", default=None)
-    _shared(p)
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("cancel", help="cancel a study's queued and running jobs")
-    p.add_argument("study")
-    p.add_argument("--job", action="append", default=None, help="only this job id "
-                                                                "(repeatable)")
-    _shared(p)
-    p.set_defaults(func=cmd_cancel)
-
-    p = sub.add_parser("retry", help="requeue failed (or cancelled) jobs of a study")
-    p.add_argument("study")
-    p.add_argument("--failed", action="store_true", help="requeue failed jobs (default)")
-    p.add_argument("--cancelled", action="store_true", help="requeue cancelled jobs")
-    _shared(p)
-    p.set_defaults(func=cmd_retry)
-
-    p = sub.add_parser("ui", help="MLflow UI on 127.0.0.1 over the workspace's store")
-    p.add_argument("--port", type=int, default=5000)
-    _shared(p)
-    p.set_defaults(func=cmd_ui)
-
-    p = sub.add_parser("data", help="data sets: 'data toy --out DIR' writes the toy set")
-    p.add_argument("name", choices=("toy",))
-    p.add_argument("toy_args", nargs=argparse.REMAINDER,
-                   help="--out DIR [--num-train N --num-val N --size H W --seed S]")
-    p.set_defaults(func=cmd_data)
+    args.tracking_uri = _workspace(args).tracking_uri(getattr(args, "tracking_uri", None))
+    return bench(args)

@@ -4,7 +4,7 @@ Everything that can be checked from the study file alone is checked here, before
 trial starts (empty ranges, ``low > high``, log scale with a non-positive bound, unknown
 sampler or pruner arguments, ...); every error names the file, line and key. Checks that
 need the resolved config (the mapped config keys exist and take the parameter's type) are
-in :mod:`orchestrator.search`.
+in :mod:`orchestrator.search.planner`.
 
 Schema (``docs/search.md``)::
 
@@ -37,9 +37,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from .configs import patch_key_path
-from .errors import Problem, StudyError
-from .study import Profile, Study
+from ..study.configs import patch_key_path
+from ..study.errors import Problem, StudyError
+from ..study.reader import Profile, Study
 
 Path_ = tuple[Any, ...]
 

@@ -2,8 +2,8 @@
 
 A search trial is an ordinary job; its ``job.json`` carries a ``trial`` section (Optuna
 storage URL, study name, trial number, the pruner spec, the metric). The job
-process (:mod:`orchestrator.search_worker`) activates it with :func:`activate`; the
-mmengine hook (:class:`orchestrator.optuna_pruning_hook.OptunaPruningHook`) and the fake
+process (:mod:`orchestrator.search.job`) activates it with :func:`activate`; the
+mmengine hook (:class:`orchestrator.search.pruning_hook.OptunaPruningHook`) and the fake
 trial job then call :meth:`TrialContext.report` after each validation.
 
 The job process talks to the Optuna RDB storage directly: it loads the study with the
@@ -72,7 +72,7 @@ class TrialContext:
         if self._trial is None:
             import optuna
 
-            from .search_space import make_pruner, make_storage
+            from .space import make_pruner, make_storage
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             storage = make_storage(self.storage)

@@ -3,10 +3,10 @@
 A search adds this hook to every trial's config (with ``custom_imports`` of this module).
 After each validation it reports ``metrics[metric]`` at the step ``runner.epoch`` (epochs
 completed; ``runner.iter`` for iteration-based loops) to the job's trial
-(:func:`orchestrator.search_trial.active`) and asks the study's pruner. When the pruner
+(:func:`orchestrator.search.trial.active`) and asks the study's pruner. When the pruner
 says stop, training ends cleanly at the end of this validation (``stop_training``: the
 epoch's checkpoint and the logs are written as usual) and the final test is skipped: the
-hook raises :class:`~orchestrator.search_trial.TrialPrunedStop` when the test begins,
+hook raises :class:`~orchestrator.search.trial.TrialPrunedStop` when the test begins,
 which the job process turns into a *pruned* result.
 
 Outside a search (the trial config run by hand with ``tools/train.py``) the hook does
@@ -21,7 +21,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 
-from .search_trial import TrialPrunedStop, active
+from .trial import TrialPrunedStop, active
 
 
 @HOOKS.register_module()

@@ -3,7 +3,7 @@
 This module checks everything that can be checked from the file alone (schema, names,
 types of the study's own fields, references between sections). Checks that need the
 resolved config (patch keys exist, types match, no-op levels, the model builds) are in
-:mod:`orchestrator.plan`. The schema is ``docs/contracts.md`` §5; extensions are listed in
+:mod:`orchestrator.study.plan`. The schema is ``docs/contracts.md`` §5; extensions are listed in
 ``experiments/README.md``.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ class StudyKind:
 
     A search study (Optuna) registers its own kind with ``extra_keys={"search"}``: a
     top-level ``search:`` section, which a profile may override (``profiles.P.search``;
-    parsed by :mod:`orchestrator.search_space`). Its trials are not a fixed list, so
+    parsed by :mod:`orchestrator.search.space`). Its trials are not a fixed list, so
     :func:`combinations` refuses it.
     """
 

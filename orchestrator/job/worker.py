@@ -1,0 +1,119 @@
+"""The job process: ``python -m orchestrator.job WORK_DIR/job.json``.
+
+One job = one process. It reads ``job.json``, calls the job's *runner* (the callable
+``job.json['runner']`` names, ``module:function``, taking the job dict and returning the
+final metrics), and forwards the metrics, ``metrics.json`` and the log into the MLflow run
+the orchestrator created for the job. On success it writes ``result.json`` and marks the
+run finished; a crash leaves a traceback in the log, ``error.json`` and a non-zero exit
+status, and the orchestrator takes it from there.
+
+``job.json`` fields: ``job_id``, ``runner`` (default :data:`DEFAULT_RUNNER`, the mmengine
+training of :mod:`orchestrator.job.train`), ``options`` (the runner's keyword options: the
+config's ``job_runner`` dict without its ``type``), ``config`` (path of the resolved
+config), ``work_dir``, ``run_id`` and ``tracking_uri`` (absent without tracking),
+``attempt``, ``seed``, ``latency_images``, ``prepared_at``; a search trial adds ``trial``.
+
+This module imports nothing heavy at import time: cheap runners start in a blink.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+RESULT = "result.json"
+PROGRESS = "progress.json"
+#: The runner of a job whose config names none: train, test and time an mmengine config.
+DEFAULT_RUNNER = "orchestrator.job.train:run"
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Atomic JSON write (readers never see half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.replace(path)
+
+
+def job_client(job: Mapping[str, Any]) -> Any:
+    if not job.get("run_id"):
+        return None
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(job["tracking_uri"])
+
+
+def _finish_run(job: Mapping[str, Any], metrics: Mapping[str, float],
+                extra_files: list[Path]) -> None:
+    """Log final metrics/artifacts and mark the run succeeded (the job's last act)."""
+    client = job_client(job)
+    if client is None:
+        return
+    import mlflow.entities
+
+    now = int(time.time() * 1000)
+    batch = [mlflow.entities.Metric(k, float(v), now, 0) for k, v in metrics.items()
+             if isinstance(v, int | float) and math.isfinite(float(v))]
+    for i in range(0, len(batch), 500):
+        client.log_batch(job["run_id"], metrics=batch[i:i + 500])
+    for f in extra_files:
+        if f.exists():
+            client.log_artifact(job["run_id"], str(f),
+                                artifact_path="logs" if f.suffix == ".log" else None)
+    client.set_tag(job["run_id"], "cm.status", "succeeded")
+    client.set_terminated(job["run_id"], "FINISHED")
+
+
+def resolve_runner(name: str) -> Any:
+    """The callable ``module:function`` names (``job.json['runner']``)."""
+    module, _, attr = name.partition(":")
+    if not attr:
+        raise ValueError(f"job runner {name!r} is not 'module:function'")
+    return getattr(importlib.import_module(module), attr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m orchestrator.job WORK_DIR/job.json", file=sys.stderr)
+        return 2
+    t_main = time.time()
+    job = json.loads(Path(argv[0]).read_text())
+    work = Path(job["work_dir"])
+    result = work / RESULT
+    if result.exists() and json.loads(result.read_text()).get("job_id") == job["job_id"]:
+        # Finished before the orchestrator could record it (it was killed): nothing to redo.
+        print(f"job {job['job_id']} already finished; see {result}")
+        return 0
+    print(f"=== job {job['job_id']} attempt {job.get('attempt', 1)} "
+          f"started {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}", flush=True)
+    t0 = time.time()
+    try:
+        metrics = resolve_runner(job.get("runner") or DEFAULT_RUNNER)(job)
+    except BaseException as exc:
+        traceback.print_exc()
+        write_json(work / "error.json", {"type": type(exc).__name__, "message": str(exc),
+                                         "traceback": traceback.format_exc()})
+        return 1
+    t1 = time.time()
+    write_json(work / "metrics.json", metrics)
+    sys.stdout.flush()
+    _finish_run(job, metrics, [work / "metrics.json", work / "worker.log"])
+    t2 = time.time()
+    # From the orchestrator writing job.json (just before it starts the process) to main().
+    timing = {"startup_s": t_main - float(job.get("prepared_at", t_main)), "job_s": t1 - t0,
+              "finish_s": t2 - t1}
+    write_json(result, {"job_id": job["job_id"], "status": "succeeded",
+                        "seconds": t2 - t0, "timing": timing, "metrics": metrics})
+    print(f"=== job {job['job_id']} succeeded in {time.time() - t0:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,4 @@
+"""Running a plan: :mod:`.scheduler` (the resumable run loop, with public hooks a search
+extends), :mod:`.tracking` (the MLflow layout of ``docs/contracts.md``), :mod:`.launching`
+(executor and MLflow store for a run) and :mod:`.commands` (the actions of the CLI).
+"""

@@ -1,0 +1,209 @@
+"""The search's commands (``run``, ``plan``, ``status`` on a ``kind: search`` study, and
+``trials``)."""
+from __future__ import annotations
+
+import argparse
+import signal
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from ..study.configs import patch_key_path
+from ..study.errors import StudyError
+from ..study.reader import load_study
+from ..workspace import REPO_ROOT, Workspace, find_study
+from .planner import JOB_ATTR, SearchPlan, _fmt, _say, _storage_url, open_study, plan_search
+from .report import _log_report, report
+from .scheduler import SearchScheduler
+from .space import make_storage, parse_search, redact
+from .tracking import SearchTracker
+
+
+def _load(args: argparse.Namespace, ws: Workspace) -> SearchPlan:
+    study = load_study(find_study(args.study))
+    return plan_search(study, args.profile, workspace=ws.root, repo_root=REPO_ROOT)
+
+
+def _banner(sp: SearchPlan) -> None:
+    _say(f"search {sp.study.name} ({sp.study.path}), profile {sp.profile.name}: Optuna study "
+         f"{sp.optuna_name!r} in {redact(sp.storage_url)}")
+    _say(sp.base.dataset.banner())
+    for line in sp.spec.describe():
+        _say(line)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``orchestrator plan`` on a search study: the validated space, budget, past trials."""
+    ws = Workspace.at(getattr(args, "workspace", None))
+    t0 = time.perf_counter()
+    try:
+        sp = _load(args, ws)
+    except StudyError as exc:
+        _say(str(exc))
+        return 2
+    _banner(sp)
+    if sp.profile.patch:
+        _say(f"profile {sp.profile.name} patches {len(sp.profile.patch)} key(s) of the base: "
+             + ", ".join(patch_key_path(k) for k in sp.profile.patch))
+    known = 0
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if sp.storage_url.startswith("sqlite:///") and not Path(
+                sp.storage_url[len("sqlite:///"):]).exists():
+            raise KeyError(sp.optuna_name)  # plan creates nothing
+        study = optuna.load_study(study_name=sp.optuna_name, storage=make_storage(
+            sp.storage_url))
+        known = len(study.trials)
+        states = [t.state.name for t in study.trials]
+        _say(f"stored trials: {known} (" + ", ".join(
+            f"{states.count(s)} {s.lower()}" for s in sorted(set(states))) + ")")
+    except Exception:  # noqa: BLE001 - no study yet
+        _say("stored trials: none yet")
+    budget = sp.spec.budget()
+    _say(f"to run: {max(0, budget - known) if budget else 'until the timeout'} trial(s); "
+         f"planned in {time.perf_counter() - t0:.2f} s; nothing was run")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``orchestrator run`` on a search study."""
+    from ..queue import SqliteQueue
+    from ..run.launching import open_executor, serve_store
+    from ..run.scheduler import Settings
+
+    ws = Workspace.at(getattr(args, "workspace", None))
+    t_start = time.perf_counter()
+    try:
+        sp = _load(args, ws)
+        study, storage = open_study(sp)
+    except StudyError as exc:
+        _say(str(exc))
+        return 2
+    _banner(sp)
+    uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
+    local_store = uri.startswith("sqlite:///")
+    tracker_cls = SearchTracker
+    tracker = tracker_cls(uri, ws.artifacts if local_store else None)
+    queue = SqliteQueue(ws.queue_path)
+    exp_id = tracker.experiment_id(sp.study.name)
+    meta_key = f"parent:{sp.study.name}:{sp.profile.name}"
+    parent = tracker.search_run(sp, exp_id, queue.get_meta(meta_key))
+    queue.set_meta(meta_key, parent)
+
+    executor, slots = open_executor(args, sp.profile.resources)
+    _say(f"{executor.describe()}; up to {slots} trial(s) at once")
+    store = serve_store(uri, ws, slots)
+    worker_uri = store.worker_uri
+    if store.server is not None:
+        tracker = tracker_cls(worker_uri, ws.artifacts)
+        _say(f"MLflow: {uri} served at {worker_uri} for this run")
+    else:
+        _say(f"MLflow: {uri}")
+
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _term)
+    sched = SearchScheduler(sp, study, storage, queue, executor, ws, tracker, worker_uri,
+                               exp_id, parent, Settings(latency_images=args.latency_images),
+                               out=_say)
+    summary = None
+    rep: dict[str, Any] = {}
+    try:
+        rec = sched.reconcile()
+        if any(rec.values()):
+            _say("taken over from an earlier run: " + ", ".join(
+                f"{v} {k}" for k, v in rec.items() if v)
+                 + (" (trials running on other machines are left to them)"
+                    if rec["elsewhere"] else ""))
+        summary = sched.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        executor.shutdown()
+        try:
+            if summary is not None:
+                rep = report(sp, study)
+                _log_report(tracker, parent, sp, rep, summary.counts)
+        finally:
+            store.stop()
+    counts = rep.get("counts", {})
+    _say(f"{sp.study.name}: {len(sched.asked)} trial(s) asked in this run; "
+         f"{counts.get('complete', 0)} complete, {counts.get('pruned', 0)} pruned, "
+         f"{counts.get('fail', 0)} failed in all; {time.perf_counter() - t_start:.0f} s")
+    prep = summary.overhead_s.get("prepare_s") or [0.0] if summary else [0.0]
+    _say(f"orchestrator overhead: plan {sp.base.seconds['total']:.2f} s, per trial prepare "
+         f"{statistics.median(prep):.2f} s median")
+    if rep.get("best_config"):
+        _say(f"best config: {rep['best_config']}")
+    return 0 if rep.get("best") is not None else 1
+
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``orchestrator status`` on a search study: each job with its trial's Optuna state.
+
+    Quick: reads the study file, the queue and the Optuna storage; plans nothing. A pruned
+    trial's job is ``succeeded`` in the queue (it ended as designed) and ``PRUNED`` here.
+    """
+    import optuna
+
+    from ..queue import SqliteQueue
+    from ..run.scheduler import _fmt_s
+
+    ws = Workspace.at(getattr(args, "workspace", None))
+    try:
+        study = load_study(find_study(args.study))
+    except StudyError as exc:
+        _say(str(exc))
+        return 2
+    queue = SqliteQueue(ws.queue_path)
+    jobs = queue.jobs(study.name)
+    if not jobs:
+        _say(f"no trials of search {study.name!r} in {ws.queue_path}")
+        return 1
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials: dict[str, Any] = {}
+    for profile in sorted({str(j.spec.get("profile")) for j in jobs}):
+        try:
+            url = _storage_url(parse_search(study, study.profile(profile)), ws)
+            stored = optuna.load_study(study_name=f"{study.name}:{profile}",
+                                       storage=make_storage(url))
+        except Exception:  # noqa: BLE001 - a profile without a study yet
+            continue
+        trials.update({str(t.user_attrs.get(JOB_ATTR)): t for t in stored.trials})
+    _say(f"{'job':16}  {'state':9} {'trial':>5} {'optuna':8} {'value':>8} {'try':>5}  "
+         f"{'time':>8}  {'name':44} run / error")
+    for j in jobs:
+        t = trials.get(j.job_id)
+        value = "" if t is None or t.value is None else _fmt(t.value)
+        tail = j.run_id or ""
+        if j.error and j.state != "succeeded":
+            tail += f"  {j.error[:120]}"
+        _say(f"{j.job_id:16}  {j.state:9} {'' if t is None else t.number:>5} "
+             f"{'' if t is None else t.state.name:8} {value:>8} "
+             f"{j.attempts:>2}/{j.max_attempts:<2}  "
+             f"{_fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):44} "
+             f"{tail}")
+    states = [t.state.name for t in trials.values()]
+    _say(", ".join(f"{states.count(s)} {s.lower()}" for s in
+                   ("COMPLETE", "PRUNED", "FAIL", "RUNNING") if states.count(s)))
+    return 0
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    """``orchestrator trials STUDY``: the search's trials, best config and importances."""
+    ws = Workspace.at(getattr(args, "workspace", None))
+    try:
+        sp = _load(args, ws)
+        study, _ = open_study(sp, create=False)
+    except StudyError as exc:
+        _say(str(exc))
+        return 2
+    except KeyError:
+        _say(f"no Optuna study {args.study!r} in {ws.root}: run it first")
+        return 1
+    rep = report(sp, study)
+    return 0 if rep.get("best") is not None else 1
