@@ -94,14 +94,17 @@ def _exportable_dcn(model: nn.Module):
 
 
 def _test_resize(cfg: Any) -> dict:
-    """``scale`` / ``keep_ratio`` of the config's test pipeline Resize (None if absent)."""
+    """``scale``, ``keep_ratio``, ``backend``, ``interpolation`` of the config's test
+    pipeline Resize (scale None if there is none)."""
     pipeline = (cfg.get("test_dataloader") or {}).get("dataset", {}).get("pipeline") \
         or cfg.get("test_pipeline") or []
     for step in pipeline:
         if step.get("type") in ("Resize", "mmdet.Resize"):
             scale = step.get("scale")
             return dict(scale=list(scale) if scale is not None else None,
-                        keep_ratio=bool(step.get("keep_ratio", False)))
+                        keep_ratio=bool(step.get("keep_ratio", False)),
+                        backend=step.get("backend", "cv2"),
+                        interpolation=step.get("interpolation", "bilinear"))
     return dict(scale=None, keep_ratio=True)
 
 

@@ -6,13 +6,15 @@ names and the input shape), and for one image:
 
 1. reads it as BGR (``mmcv.imread``, as mmdet's ``LoadImageFromFile``);
 2. resizes it as the config's test pipeline ``Resize`` does (``mmcv.imrescale`` for
-   ``keep_ratio=True``, ``mmcv.imresize`` otherwise). A graph exported with a fixed
-   ``--shape H W`` then gets a letterboxed input: the resized image is scaled down
-   further, keeping its ratio, if it does not fit in H x W, and padded at the bottom/right
-   to H x W with the colour that normalises to 0 (mmdet's own padding value). Then the
-   outputs equal ``CenterMask.predict`` exactly when the resized image is H x W; otherwise
-   the only differences are that boxes are clipped to H x W instead of the image and
-   Eq. 2 uses the area H x W. A ``--dynamic`` graph gets the resized image as it is;
+   ``keep_ratio=True``, ``mmcv.imresize`` otherwise, with its ``backend`` and
+   ``interpolation``: PIL bilinear in the configs that mirror centermask2). A graph
+   exported with a fixed ``--shape H W`` then gets a letterboxed input: the resized image
+   is scaled down further, keeping its ratio, if it does not fit in H x W, and padded at
+   the bottom/right to H x W with the colour that normalises to 0 (mmdet's own padding
+   value). Then the outputs equal ``CenterMask.predict`` exactly when the resized image is
+   H x W; otherwise the only differences are that boxes are clipped to H x W instead of
+   the image and Eq. 2 uses the area H x W. A ``--dynamic`` graph gets the resized image
+   as it is;
 3. runs the graph and maps the boxes to the original image as ``predict(rescale=True)``
    does: divided by the resize factors (``'mmdet'`` post-processing; also clipped to the
    image when letterboxed), or multiplied by original / input size and clipped
@@ -172,21 +174,20 @@ class OnnxCenterMask:
         ori_h, ori_w = img.shape[:2]
         resize = self.meta.get("resize") or {}
         scale = resize.get("scale")
+        how = dict(interpolation=resize.get("interpolation", "bilinear"),
+                   backend=resize.get("backend", "cv2"))
         if scale is not None:
             if resize.get("keep_ratio", True):
-                img = mmcv.imrescale(img, tuple(scale), interpolation="bilinear",
-                                     backend="cv2")
+                img = mmcv.imrescale(img, tuple(scale), **how)
             else:
-                img = mmcv.imresize(img, tuple(scale), interpolation="bilinear",
-                                    backend="cv2")
+                img = mmcv.imresize(img, tuple(scale), **how)
         fixed = self.meta.get("input_shape") or [None, None]
         letterboxed = False
         if fixed[0] is not None and tuple(img.shape[:2]) != tuple(fixed):
             fh, fw = int(fixed[0]), int(fixed[1])
             h, w = img.shape[:2]
             if h > fh or w > fw:
-                img = mmcv.imrescale(img, min(fh / h, fw / w), interpolation="bilinear",
-                                     backend="cv2")
+                img = mmcv.imrescale(img, min(fh / h, fw / w), **how)
                 img = img[:fh, :fw]
             h, w = img.shape[:2]
             canvas = np.empty((fh, fw, 3), dtype=np.float32)

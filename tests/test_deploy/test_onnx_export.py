@@ -114,8 +114,10 @@ def test_dynamic_graph_equals_predict(toy, shape):
     _assert_equal(runner, toy["model"], _random_image(shape, sum(shape)))
 
 
-def test_wrapper_on_image_files_equals_mmdet_pipeline(toy, tiny_toy, tmp_path):
-    """Image file -> resize as the test pipeline -> graph -> original-pixel results."""
+@pytest.mark.parametrize("backend", ["cv2", "pillow"])
+def test_wrapper_on_image_files_equals_mmdet_pipeline(toy, tiny_toy, tmp_path, backend):
+    """Image file -> resize as the test pipeline (cv2, or PIL as the configs mirroring
+    centermask2) -> graph -> original-pixel results."""
     from mmcv.transforms import Compose
     from mmengine.dataset import pseudo_collate
     from PIL import Image
@@ -123,9 +125,10 @@ def test_wrapper_on_image_files_equals_mmdet_pipeline(toy, tiny_toy, tmp_path):
     src = sorted((tiny_toy / "val").glob("*.png"))[0]
     wide = tmp_path / "wide.png"
     Image.open(src).crop((0, 16, 128, 112)).save(wide)  # 96 x 128: non-square
-    steps = [s for s in toy["cfg"].test_pipeline if s["type"] != "LoadAnnotations"]
+    model, cfg = _toy_model(**{"test_dataloader.dataset.pipeline.1.backend": backend})
+    steps = [s for s in cfg.test_dataloader.dataset.pipeline if s["type"] != "LoadAnnotations"]
+    assert steps[1]["type"] == "Resize" and steps[1]["backend"] == backend
     pipeline = Compose(steps)
-    model, cfg = _toy_model()
     with torch.no_grad():
         model.bbox_head.conv_cls.bias.fill_(-1.0)  # like a trained model: many detections
     onnx_file = export_onnx(model, tmp_path / "m.onnx", shape=SHAPE, dynamic=True, cfg=cfg)
