@@ -30,7 +30,7 @@ def ver(name):
 st = ver("setuptools") or "0"
 major, minor = (int(x) for x in st.split(".")[:2])
 need = []
-if not (77, 0) <= (major, minor) < (81, 0):
+if not (77, 0) <= (major, minor) < (80, 9):
     need.append("tooling")
 if ver("torch") is None:
     need.append("torch")
@@ -44,9 +44,12 @@ PY
 need=" $(probe) "
 
 # mmcv's setup.py imports pkg_resources (gone in setuptools 81); torch 2.13 wants >= 77.0.3.
+# Below 80.9 because mmengine and openmim import (and reload) pkg_resources at run time, and
+# from 80.9 on that import prints a UserWarning on every command; before, it is a
+# DeprecationWarning, which Python shows only to the code that triggers it.
 if [[ $need == *" tooling "* ]]; then
   log "pinning pip tooling"
-  $PIP install -q --upgrade pip "setuptools>=77.0.3,<81" wheel
+  $PIP install -q --upgrade pip "setuptools>=77.0.3,<80.9" wheel
 fi
 
 if [[ $need == *" torch "* ]]; then
