@@ -171,7 +171,7 @@ class Tracker:
                 "cm.profile": plan.profile.name, "cm.dataset": plan.dataset.tag,
                 "cm.git_commit": commit, "cm.git_dirty": str(dirty).lower(),
                 "cm.config_family": job.family, "cm.config_hash": job.config_hash,
-                "cm.code": plan.code, "cm.status": "running", "mlflow.parentRunId": parent_id,
+                "cm.code": job.code, "cm.status": "running", "mlflow.parentRunId": parent_id,
                 "mlflow.runName": f"{job.name}"}
         tags.update({f"cm.level.{a}": lv for a, lv in job.levels.items()})
         tags.update({f"cm.version.{k}": v for k, v in package_versions().items()})

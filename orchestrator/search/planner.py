@@ -154,14 +154,16 @@ class SearchPlan:
         bound = bind(tree, data)
         mani = manifest(bound, data, self.workspace / "cache" / "files.json")
         # The same parameters in two trials are two jobs: each trial has its own run.
-        identity = f"{job_id(chash, self.seed, mani, self.base.code)}:{self.optuna_name}:{number}"
+        code = self.base.fingerprint(bound)
+        identity = f"{job_id(chash, self.seed, mani, code)}:{self.optuna_name}:{number}"
         jid = hashlib.sha256(identity.encode()).hexdigest()[:ID_LENGTH]
         final = {**bound, "randomness": {**(bound.get("randomness") or {}), "seed": self.seed}}
         base_after, _ = apply_patch(self.base.base_config, self.profile.override)
         shown = ", ".join(f"{k}={_fmt(params[k])}" for k in (p.name for p in self.spec.params))
         return TrialJob(job_id=jid, name=f"trial {number}: {shown}", levels={}, seed=self.seed,
                         config=final, config_hash=chash, diff=diff(base_after, tree, touched),
-                        family=self.base.jobs[0].family, number=number, params=dict(params))
+                        family=self.base.jobs[0].family, code=code, number=number,
+                        params=dict(params))
 
     def best_config(self, params: Mapping[str, Any]) -> Tree:
         """The ready-to-use config of ``params``: bound to the data set, seeded, no hook."""

@@ -34,7 +34,7 @@ from .configs import (
 )
 from .data import DataError, Dataset, bind, manifest, resolve_dataset
 from .errors import Problem, StudyError
-from .identity import code_fingerprint, job_id
+from .identity import CodeFingerprint, job_id
 from .reader import Level, Profile, Study, combinations, load_study
 
 
@@ -51,6 +51,8 @@ class PlannedJob:
         config_hash: Hash of the resolved config (without data roots and seed).
         diff: ``(key, base value, job value)`` for each key the levels changed.
         family: Config family for time estimates (``<base stem>:<profile>``).
+        code: Fingerprint of the project code the job runs (see
+            :class:`~orchestrator.study.identity.CodeFingerprint`).
     """
 
     job_id: str
@@ -61,6 +63,7 @@ class PlannedJob:
     config_hash: str
     diff: list[tuple[str, Any, Any]]
     family: str
+    code: str = ""
 
     def spec(self, study: Study, profile: Profile, data: Dataset) -> dict[str, Any]:
         """What the queue stores about the job (JSON)."""
@@ -78,7 +81,7 @@ class Plan:
     dataset: Dataset
     base_path: Path
     base_config: Tree = field(repr=False)
-    code: str
+    fingerprint: CodeFingerprint = field(repr=False)
     jobs: list[PlannedJob]
     seconds: dict[str, float]
 
@@ -223,7 +226,7 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
         raise StudyError([study.problem(key, str(exc))]) from exc
     seconds["dataset"] = time.perf_counter() - t0 - sum(seconds.values())
 
-    code = code_fingerprint(repo_root / "centermask_mm")
+    fingerprint = CodeFingerprint.of(repo_root / "centermask_mm")
     seeds = profile.seeds or study.seeds
     family = f"{Path(base_name).stem}:{profile.name}"
     builds = _BuildCache(workspace / "cache" / "builds.json" if validate_build else None)
@@ -280,6 +283,7 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
             except DataError as exc:
                 raise StudyError([study.problem(["data"], str(exc))]) from exc
         data_manifest = manifests[ann_key]
+        code = fingerprint(bound)
         if validate_build and isinstance(bound.get("model"), Mapping):
             model_key = hashlib.sha256((canonical(bound["model"]) + code).encode()).hexdigest()
             if model_key not in builds.ok and model_key not in failed_models:
@@ -304,7 +308,8 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
             name = ",".join(f"{a}={lv}" for a, lv in level_names.items())
             jobs.append(PlannedJob(job_id=jid, name=f"{name} seed={seed}".strip(),
                                    levels=level_names, seed=seed, config=final,
-                                   config_hash=chash, diff=changes, family=family))
+                                   config_hash=chash, diff=changes, family=family,
+                                   code=code))
     problems += [study.problem(path, f"{path[-1]!r} is in none of the configurations it "
                                      "applies to (the base and every combination); a '?' key "
                                      "may be missing from some of them, not from all")
@@ -316,7 +321,7 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     seconds["expand"] = time.perf_counter() - t0 - sum(seconds.values())
     seconds["total"] = time.perf_counter() - t0
     return Plan(study=study, profile=profile, dataset=data, base_path=base_path,
-                base_config=base, code=code, jobs=jobs, seconds=seconds)
+                base_config=base, fingerprint=fingerprint, jobs=jobs, seconds=seconds)
 
 
 def expected_job_hashes(study_path: str | Path, profile: str | None = None,

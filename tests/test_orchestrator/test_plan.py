@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 from orchestrator.study.configs import apply_patch, config_hash
 from orchestrator.study.data import Dataset, bind, manifest
-from orchestrator.study.identity import code_fingerprint, job_id
+from orchestrator.study.identity import CodeFingerprint, config_types, job_id
 from orchestrator.study.plan import expected_job_hashes, plan_study
 from orchestrator.study.reader import load_study
 
@@ -49,14 +52,95 @@ def test_identity_depends_on_seed_data_and_code(tmp_path):
     assert base != job_id("c" * 64, 0, manifest_b, "code1")
     assert base != job_id("c" * 64, 0, manifest_a, "code2")
     assert base != job_id("d" * 64, 0, manifest_a, "code1")
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "m.py").write_text("x = 1\n")
-    fp = code_fingerprint(pkg)
-    (pkg / "notes.txt").write_text("not code")
-    assert code_fingerprint(pkg) == fp
-    (pkg / "m.py").write_text("x = 2\n")
-    assert code_fingerprint(pkg) != fp
+
+
+def _package(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(textwrap.dedent(text))
+    return root
+
+
+def test_code_fingerprint_covers_the_modules_a_config_reaches(tmp_path):
+    """Registered types -> their modules -> the package modules those import, statically."""
+    pkg = _package(tmp_path / "pkg", {
+        "__init__.py": "from . import heads, other  # registers everything\n",
+        "heads/__init__.py": "from .head import Head\nfrom .unused import Unused\n",
+        "heads/head.py": """
+            from mmdet.registry import MODELS
+            from pkg.layers import conv
+            from ..util import helper
+            @MODELS.register_module()
+            class Head:
+                pass
+            """,
+        "heads/unused.py": "from mmdet.registry import MODELS\n"
+                           "@MODELS.register_module(name='Renamed')\nclass Unused: pass\n",
+        "layers/__init__.py": "from .conv import conv\nfrom .big import big\n",
+        "layers/conv.py": "def conv(): return 1\n",
+        "layers/big.py": "def big(): return 2\n",
+        "util.py": "def helper(): return 0\n",
+        "other.py": "from mmdet.registry import DATASETS\n"
+                    "@DATASETS.register_module()\nclass Other: pass\n",
+        "notes.txt": "not code",
+    })
+    cfg = {"model": {"type": "Head", "neck": {"type": "mmdet.FPN"}},
+           "train_dataloader": {"dataset": {"type": "CocoDataset"}}}
+    assert config_types(cfg) == {"Head", "mmdet.FPN", "CocoDataset"}
+    fp = CodeFingerprint.of(pkg)
+    assert fp.files(cfg) == ["heads/head.py", "layers/conv.py", "util.py"]
+    assert fp.files({"model": {"type": "mmdet.Renamed"}}) == ["heads/unused.py"]
+    before = fp(cfg)
+    assert len(before) == 16 and fp(cfg) == before
+    for name in ("__init__.py", "heads/__init__.py", "heads/unused.py", "layers/big.py",
+                 "other.py", "notes.txt"):  # code the config does not reach
+        (pkg / name).write_text((pkg / name).read_text() + "\n# edited\n")
+        assert CodeFingerprint.of(pkg)(cfg) == before, name
+    for name in ("heads/head.py", "layers/conv.py", "util.py"):  # code it reaches
+        (pkg / name).write_text((pkg / name).read_text() + "\n# edited\n")
+        after = CodeFingerprint.of(pkg)(cfg)
+        assert after != before, name
+        before = after
+    assert CodeFingerprint(fp.index, {"mmdet": "9.9"})(cfg) != CodeFingerprint(
+        fp.index, {"mmdet": "3.3.0"})(cfg)  # the library's version stands for its code
+
+
+def test_editing_model_code_changes_exactly_the_jobs_that_use_it(tmp_path, repo_root, tiny_toy,
+                                                                 monkeypatch):
+    """A CenterMask study's plan ids: unchanged by an edit of the SAIS head, changed by an
+    edit of the CenterMask RoI head (on a copy of the plugin package)."""
+    monkeypatch.setenv("CM_TOY_ROOT", str(tiny_toy))
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.copytree(repo_root / "centermask_mm", root / "centermask_mm",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "configs").symlink_to(repo_root / "configs")
+    study = load_study(_package(tmp_path, {"s.yaml": """
+        name: code-edit
+        base: configs/centermask/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py
+        data: toy
+        axes:
+          backbone:
+            dw: {}
+            plain: {model.backbone.arch: V-19-slim}
+        """}) / "s.yaml")
+
+    def ids() -> list[str]:
+        plan = plan_study(study, None, workspace=tmp_path / "ws", repo_root=root,
+                          validate_build=False)
+        return [j.job_id for j in plan.jobs]
+
+    def edit(rel: str) -> None:
+        path = root / "centermask_mm" / rel
+        path.write_text(path.read_text() + "\n# an edit\n")
+
+    first = ids()
+    assert len(set(first)) == 2
+    edit("models/dense_heads/sais_head.py")  # SAIS only
+    assert ids() == first
+    edit("models/roi_heads/centermask_roi_head.py")  # every CenterMask job
+    second = ids()
+    assert all(a != b for a, b in zip(first, second, strict=True))
 
 
 def test_config_hash_ignores_key_order_and_volatile_keys():
