@@ -72,6 +72,8 @@ def _retry_args(p: argparse.ArgumentParser) -> None:
 
 def _ui_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--wait", type=float, default=300.0,
+                   help="seconds to wait for the server to answer before giving up (300)")
     _shared(p)
 
 

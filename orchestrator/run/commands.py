@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import statistics
-import sys
 import time
 from typing import Any
 
@@ -33,6 +33,21 @@ def _say(text: str = "") -> None:
 
 def _workspace(args: argparse.Namespace) -> Workspace:
     return Workspace.at(getattr(args, "workspace", None))
+
+
+def hint(args: argparse.Namespace, command: str, *words: str, profile: str | None = None
+         ) -> str:
+    """``orchestrator COMMAND WORDS [--profile P] [--workspace W] [--tracking-uri U]``: a next
+    command to try, carrying the workspace and store this command was given, so that it
+    works as printed."""
+    parts = ["orchestrator", command, *words]
+    if profile:
+        parts += ["--profile", profile]
+    for option in ("workspace", "tracking_uri"):
+        value = getattr(args, option, None)
+        if value:
+            parts += [f"--{option.replace('_', '-')}", str(value)]
+    return shlex.join(parts)
 
 
 def _load_plan(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -169,9 +184,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     _banner(plan)
     uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
     local_store = _is_local_sqlite(uri)
-    tracker = Tracker(uri, ws.artifacts if local_store else None)
     queue = SqliteQueue(ws.queue_path)
-    hits = tracker.finished_jobs(j.job_id for j in plan.jobs)
+    # Jobs this queue knows as finished need no MLflow look-up: a rerun with nothing to do
+    # never imports MLflow (seconds on a busy machine).
+    unknown = [j.job_id for j in plan.jobs if getattr(queue.get(j.job_id), "state", None)
+               != "succeeded"]
+    tracker = Tracker(uri, ws.artifacts if local_store else None) if unknown else None
+    hits = tracker.finished_jobs(unknown) if tracker is not None else {}
     new = enqueue_plan(plan, queue, hits)
     n_plan = len(plan.jobs)
     state = {j.job_id: j.state for j in queue.jobs(plan.study.name)}
@@ -183,13 +202,16 @@ def cmd_run(args: argparse.Namespace) -> int:
          f"{len(failed)} failed earlier, {len(cancelled)} cancelled, {len(todo)} to run")
     if not todo:
         if failed or cancelled:
+            again = hint(args, "retry", args.study, *(["--failed"] if failed else []),
+                         *(["--cancelled"] if cancelled else []))
             _say(f"nothing to run: {done}/{n_plan} finished, {len(failed)} failed earlier, "
-                 f"{len(cancelled)} cancelled (orchestrator retry {args.study} --failed "
-                 "[--cancelled] requeues them)")
+                 f"{len(cancelled)} cancelled; requeue them with:\n  {again}")
             return 1
         _say(f"nothing to do: all {n_plan} job(s) already finished (cache hits); "
              f"results in MLflow at {uri}")
         return 0
+    if tracker is None:
+        tracker = Tracker(uri, ws.artifacts if local_store else None)
     exp_id = tracker.experiment_id(plan.study.name)
     meta_key = f"parent:{plan.study.name}:{plan.profile.name}"
     parent = tracker.study_run(plan, exp_id, queue.get_meta(meta_key))
@@ -230,8 +252,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     _say(f"orchestrator overhead: plan {plan.seconds['total']:.2f} s, MLflow server start "
          f"{setup_s:.1f} s, per job prepare (work dir, config, MLflow run) "
          f"{statistics.median(prep):.2f} s median")
-    _say(f"see: orchestrator status {args.study} | orchestrator ui | "
-         f"orchestrator table {args.study}")
+    _say(f"see: {hint(args, 'status', args.study)}\n"
+         f"     {hint(args, 'ui')}\n"
+         f"     {hint(args, 'table', args.study, profile=args.profile)}")
     return 0 if summary.ok else 1
 
 
@@ -322,19 +345,25 @@ def cmd_retry(args: argparse.Namespace) -> int:
         ["cancelled"] if args.cancelled else [])
     name = _study_name(args.study)
     ids = queue.retry(name, states)
+    # The profile they were planned under, so the hint runs these very jobs.
+    profiles = {str(r.spec.get("profile")) for r in (queue.get(i) for i in ids)
+                if r is not None and r.spec.get("profile")}
+    profile = profiles.pop() if len(profiles) == 1 else None
     _say(f"requeued {len(ids)} {'/'.join(states)} job(s) of {name} with a fresh attempt "
-         "budget" + (f"; run them with: orchestrator run {args.study}" if ids else ""))
+         "budget" + (f"; run them with:\n  {hint(args, 'run', args.study, profile=profile)}"
+                     if ids else ""))
     return 0
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    """MLflow's UI over the workspace's store; its address is printed once it answers."""
+    from .ui import mlflow_page, serve_web_ui, ui_command
+
     ws = _workspace(args)
     uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
-    argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host",
-            "127.0.0.1", "--port", str(args.port)]
-    _say(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C to stop)")
-    os.execv(sys.executable, argv)
-    return 0  # pragma: no cover - execv does not return
+    _say(f"MLflow store: {uri}")
+    return serve_web_ui("MLflow UI", ui_command(uri, args.port), args.port, "/health",
+                        mlflow_page(), args.wait, _say)
 
 
 def cmd_data(args: argparse.Namespace) -> int:

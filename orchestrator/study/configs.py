@@ -94,7 +94,10 @@ def load_base(path: Path) -> Tree:
         from mmengine.config import Config
 
         try:
-            cfg = Config.fromfile(str(path))
+            # Without the config's custom_imports: reading a config must not import torch,
+            # mmdet and the plugins (10-40 s on a busy machine); build_model imports them
+            # when a model is really built, and the job process when it trains.
+            cfg = Config.fromfile(str(path), import_custom_modules=False)
         except Exception as exc:  # noqa: BLE001 - any parse failure is the user's config
             raise ConfigLoadError(f"{path}: {type(exc).__name__}: {exc}") from exc
         _LOADED[key] = _plain(cfg.to_dict())
