@@ -193,6 +193,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_run(sp: SearchPlan, args: argparse.Namespace) -> str:
+    """Why there are no trials to show: never run here, or run under other profiles."""
+    from ..run.commands import hint
+    from .space import make_storage
+
+    others: list[str] = []
+    try:
+        import optuna
+
+        prefix = f"{sp.study.name}:"
+        others = sorted(n[len(prefix):] for n in optuna.study.get_all_study_names(
+            make_storage(sp.storage_url)) if n.startswith(prefix))
+    except Exception:  # noqa: BLE001 - an unreadable storage says the same as an empty one
+        pass
+    where = f"in {redact(sp.storage_url)}"
+    if not others:
+        return (f"search {sp.study.name!r} has not run {where} (profile {sp.profile.name}): "
+                f"start it with {hint(args, 'run', args.study, profile=args.profile)}")
+    runs = "; ".join(hint(args, "trials", args.study, profile=p) for p in others)
+    return (f"search {sp.study.name!r} has no trials under profile {sp.profile.name!r} "
+            f"{where}; it ran under profile{'s' * (len(others) > 1)} "
+            f"{', '.join(others)}: {runs}")
+
+
 def cmd_trials(args: argparse.Namespace) -> int:
     """``orchestrator trials STUDY``: the search's trials, best config and importances."""
     ws = Workspace.at(getattr(args, "workspace", None))
@@ -203,7 +227,7 @@ def cmd_trials(args: argparse.Namespace) -> int:
         _say(str(exc))
         return 2
     except KeyError:
-        _say(f"no Optuna study {args.study!r} in {ws.root}: run it first")
+        _say(_not_run(sp, args))
         return 1
     rep = report(sp, study)
     return 0 if rep.get("best") is not None else 1

@@ -11,6 +11,18 @@ from .planner import JOB_ATTR, ORPHAN_ATTR, RUN_ATTR, SearchPlan, _fmt, _say, wi
 from .space import redact
 
 
+def best_trial(trials: Any, direction: str) -> Any:
+    """The best complete trial, or ``None`` when no complete trial is better than another.
+
+    Every complete trial scoring the same (say 0 AP: nothing learned in the budget) leaves
+    no best one; naming the first of them would present an arbitrary pick as a result.
+    """
+    done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+    if not done or (len(done) > 1 and len({t.value for t in done}) == 1):
+        return None
+    return (max if direction == "maximize" else min)(done, key=lambda t: t.value)
+
+
 def report(sp: SearchPlan, study: Any, say: Any = _say) -> dict[str, Any]:
     """Trials, best trial, importances; writes the search folder. Returns what it wrote."""
     import optuna
@@ -37,8 +49,9 @@ def report(sp: SearchPlan, study: Any, say: Any = _say) -> dict[str, Any]:
                        f"{t.user_attrs.get(JOB_ATTR, '')} |")
     out: dict[str, Any] = {"counts": counts, "folder": folder}
     done = [t for t in trials if t.state.name == "COMPLETE"]
-    if done:
-        best = (max if sp.spec.direction == "maximize" else min)(done, key=lambda t: t.value)
+    best = best_trial(done, sp.spec.direction)
+    tied = bool(done) and best is None  # every complete trial has the same value
+    if best is not None:
         tree = without_hook(sp.best_config(best.params))
         path = folder / "best_config.py"
         dump_config(tree, path)
@@ -51,10 +64,18 @@ def report(sp: SearchPlan, study: Any, say: Any = _say) -> dict[str, Any]:
         lines += ["", f"Best: trial {best.number}, {sp.spec.metric} = {_fmt(best.value)}, "
                       + ", ".join(f"{k} = {_fmt(v)}" for k, v in best.params.items()),
                   f"Best config: `{path}`"]
+    elif tied:
+        lines += ["", f"No best trial: all {len(done)} complete trials scored "
+                      f"{sp.spec.metric} = {_fmt(done[0].value)}, so none is better than "
+                      "another (no best config)."]
+        (folder / "best_config.py").unlink(missing_ok=True)  # from an earlier report
     else:
         lines += ["", "No trial completed yet: no best config."]
     importances: dict[str, float] = {}
-    if len(done) >= 2 and len(names) >= 1:
+    if tied:
+        lines += ["", "Parameter importances: undefined (every complete trial has the same "
+                      "value, so no parameter explains any difference)."]
+    elif len(done) >= 2 and len(names) >= 1:
         try:
             importances = {k: float(v) for k, v in
                            optuna.importance.get_param_importances(study).items()}
@@ -65,7 +86,7 @@ def report(sp: SearchPlan, study: Any, say: Any = _say) -> dict[str, Any]:
         lines += ["", "Parameter importances (Optuna's default evaluator, "
                       f"{_default_evaluator()}, over {len(done)} complete trials):", ""]
         lines += [f"- {k}: {v:.3f}" for k, v in importances.items()]
-    elif len(done) < 2:
+    elif len(done) < 2 and not tied:
         lines += ["", f"Parameter importances: need at least 2 complete trials "
                       f"({len(done)} so far)."]
     (folder / "importances.json").write_text(json.dumps(importances, indent=1))

@@ -236,11 +236,9 @@ class SearchScheduler(Scheduler):
                  + (f"; best {_fmt(best.value)} (trial {best.number})" if best else ""))
 
     def best(self) -> Any:
-        done = [t for t in self.trials() if t.state.name == "COMPLETE"]
-        if not done:
-            return None
-        pick = max if self.sp.spec.direction == "maximize" else min
-        return pick(done, key=lambda t: t.value)
+        from .report import best_trial
+
+        return best_trial(self.trials(), self.sp.spec.direction)
 
     # -------------------------------------------------------------- overrides
 
