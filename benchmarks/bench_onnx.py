@@ -15,11 +15,12 @@ For each model (default: CenterMask-Lite V-19 at 600 x 912 and CenterMask V-39 a
 Both sides do the same work, from the resized BGR image to masks pasted at input
 resolution: PyTorch is the model's ``data_preprocessor`` + ``predict`` (mmcv's NMS and
 RoIAlign, mmdet's paste); onnxruntime is ``session.run`` + ``paste_masks`` (numpy). The
-graph-only onnxruntime time is recorded too. The FCOS classification bias is raised so
-that random weights give a trained model's load on the mask branch (``--cls-bias``: the
-top-50 cut is full), and the detection count is recorded; every BatchNorm's statistics
-are set from the benchmark image (``calibrate_batchnorm``) so that activations have a
-trained model's scale.
+graph-only onnxruntime time is recorded too. Random weights are made to behave like a
+trained model on the benchmark image: every BatchNorm's statistics are set from it
+(``calibrate_batchnorm``: activations of a trained model's scale) and the FCOS
+classification bias is set so that ``--candidates`` (500) pairs pass the score threshold
+(``set_detection_bias``: the top-50 cut is full, so the mask branch has its full load);
+the detection count is recorded.
 
 Threads: ``torch.set_num_threads(T)`` and onnxruntime ``intra_op_num_threads=T``
 (``--threads``, default 2). ``uptime`` is recorded before and after.
@@ -61,8 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=15, help="timed interleaved rounds")
     p.add_argument("--optimization", default="all", choices=["all", "extended", "basic", "none"],
                    help="onnxruntime graph optimisation level (default all)")
-    p.add_argument("--cls-bias", type=float, default=-2.0,
-                   help="FCOS classification bias (random weights detect with it)")
+    p.add_argument("--candidates", type=int, default=500,
+                   help="FCOS bias chosen so that this many (class, location) pairs pass "
+                        "the score threshold (random weights detect like a trained model)")
     p.add_argument("--shape", nargs=2, type=int, default=None, metavar=("H", "W"),
                    help="override every model's input shape (quick checks)")
     p.add_argument("--coverage", nargs="*", default=None, metavar="CONFIG",
@@ -94,15 +96,20 @@ def bench_model(label: str, config: str, shape: tuple[int, int], args: argparse.
     import torch
 
     from centermask_mm.deploy import OnnxCenterMask, build_model, export_onnx, paste_masks
-    from centermask_mm.deploy.check import calibrate_batchnorm, compare, torch_predict
+    from centermask_mm.deploy.check import (
+        calibrate_batchnorm,
+        compare,
+        set_detection_bias,
+        torch_predict,
+    )
 
     torch.manual_seed(0)
     model, cfg = build_model(REPO / config)
     image = (np.random.default_rng(0).random((1, 3, *shape), dtype=np.float32) * 255)
-    # A trained model's activation scale (and so its float32 rounding) for random weights.
+    # A trained model's activation scale (and so its float32 rounding) for random weights,
+    # and a trained model's number of FCOS candidates.
     calibrate_batchnorm(model, image)
-    with torch.no_grad():
-        model.bbox_head.conv_cls.bias.fill_(args.cls_bias)
+    cls_bias = set_detection_bias(model, image, args.candidates)
     t0 = time.perf_counter()
     onnx_file = export_onnx(model, workdir / f"{label.replace('@', '_')}.onnx", shape=shape,
                             cfg=cfg)
@@ -146,6 +153,7 @@ def bench_model(label: str, config: str, shape: tuple[int, int], args: argparse.
               f"ratio {t_pt / t_ort:.2f}", flush=True)
     return dict(
         label=label, config=config, input_shape=list(shape), export_s=export_s,
+        cls_bias=cls_bias,
         onnx_mib=onnx_file.stat().st_size / 2**20, postprocess=runner.meta["postprocess"],
         equality=equality,
         latency_ms={k: {s: v * 1e3 for s, v in _summary(t).items()} for k, t in times.items()},
@@ -198,7 +206,12 @@ def coverage(configs: list[str], shape: tuple[int, int], args: argparse.Namespac
         build_model,
         export_onnx,
     )
-    from centermask_mm.deploy.check import calibrate_batchnorm, compare, torch_predict
+    from centermask_mm.deploy.check import (
+        calibrate_batchnorm,
+        compare,
+        set_detection_bias,
+        torch_predict,
+    )
 
     rows = []
     image = (np.random.default_rng(0).random((1, 3, *shape), dtype=np.float32) * 255)
@@ -208,8 +221,7 @@ def coverage(configs: list[str], shape: tuple[int, int], args: argparse.Namespac
             torch.manual_seed(0)
             model, cfg = build_model(REPO / config)
             calibrate_batchnorm(model, image)
-            with torch.no_grad():
-                model.bbox_head.conv_cls.bias.fill_(args.cls_bias)
+            set_detection_bias(model, image, args.candidates)
             t0 = time.perf_counter()
             onnx_file = export_onnx(model, workdir / "coverage.onnx", shape=shape, cfg=cfg)
             row["export_s"] = time.perf_counter() - t0
@@ -308,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     record: dict[str, Any] = dict(
         threads=args.threads, warmup=args.warmup, rounds=args.rounds,
-        optimization=args.optimization, cls_bias=args.cls_bias,
+        optimization=args.optimization, candidates=args.candidates,
         command="python " + " ".join([str(Path(sys.argv[0]).as_posix())] + sys.argv[1:]),
         machine=dict(cpu=platform.processor() or platform.machine(),
                      cores=__import__("os").cpu_count()),

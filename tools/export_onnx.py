@@ -10,10 +10,12 @@ The graph holds everything from the unnormalised BGR image to the detections: in
 ``mask_scores`` and ``masks`` (N, 28, 28) probabilities (paste them with
 ``centermask_mm.deploy.paste_masks``, or run the file with
 ``centermask_mm.deploy.OnnxCenterMask``). Without CHECKPOINT the weights are random.
-``--shape`` fixes the input size (default: the config's test resize scale, short side x
-long side, e.g. 800 x 1333 -> H 800, W 1216 for a 4:3 image is NOT assumed: give it);
-``--dynamic`` makes H and W dynamic. ``--check`` runs the file once with onnxruntime
-on a random image and compares it with PyTorch's ``predict``. See docs/deploy.md.
+``--shape H W`` fixes the input size (default 800 x 1216; export at the resized size of
+your images, e.g. 600 x 800 for 3:4 images at CenterMask-Lite's test scale), ``--dynamic``
+makes H and W dynamic. ``--opset`` defaults to 17, or 19 for models with deformable
+convolutions (exported as ONNX DeformConv). ``--check`` runs the file once with
+onnxruntime on a random image and compares it with PyTorch's ``predict``. See
+docs/deploy.md.
 """
 from __future__ import annotations
 

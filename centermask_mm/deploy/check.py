@@ -75,6 +75,34 @@ def calibrate_batchnorm(model: nn.Module, image: np.ndarray) -> int:
     return len(bns)
 
 
+def set_detection_bias(model: nn.Module, image: np.ndarray, candidates: int = 500) -> float:
+    """Make a randomly initialised FCOS detect like a trained one on ``image``.
+
+    Sets every class's ``conv_cls`` bias to one value chosen so that about ``candidates``
+    (class, location) pairs of ``image`` pass ``test_cfg.fcos.score_thr``: enough for the
+    top-``max_per_img`` cut to be full after NMS, and below the per-level ``nms_pre``, as
+    with a trained model. (A bias that lets every pair pass puts ~10^5 float32 sigmoid
+    values through each level's top-1000 cut, where exactly equal values are common and
+    PyTorch's sort and ONNX TopK may keep different ones of a tie.)
+
+    Returns:
+        float: The bias.
+    """
+    head = model.bbox_head
+    data = dict(inputs=[torch.from_numpy(np.ascontiguousarray(image[0]))])
+    with torch.no_grad():
+        feats = model.extract_feat(model.data_preprocessor(data, False)["inputs"])
+        cls_scores = head(feats)[0]
+        bias = head.conv_cls.bias.view(1, -1, 1, 1)
+        free = torch.cat([(c - bias).permute(0, 2, 3, 1).reshape(-1) for c in cls_scores])
+        k = min(int(candidates), free.numel())
+        kth = free.topk(k).values[-1]
+        thr = float(head.test_cfg.get("score_thr", 0.05))
+        value = float(np.log(thr / (1 - thr)) - float(kth)) + 1e-4
+        head.conv_cls.bias.fill_(value)
+    return value
+
+
 def compare(ort_out: dict[str, np.ndarray], ref: dict[str, np.ndarray],
             mask_thr: float = 0.5) -> dict[str, Any]:
     """Compare onnxruntime outputs (graph outputs, masks 28 x 28) with :func:`torch_predict`.

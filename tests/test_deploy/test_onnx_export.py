@@ -247,3 +247,23 @@ def test_demo_draws_with_onnxruntime(toy, tiny_toy, tmp_path):
     pred = json.loads((out / "preds" / f"{images[0].stem}.json").read_text())
     assert set(pred) == {"labels", "scores", "mask_scores", "bboxes", "masks"}
     assert len(pred["masks"]) == len(pred["scores"])
+
+
+def test_random_weights_behave_like_a_trained_model():
+    """BN calibration gives unit-scale features; the bias gives the asked candidate count."""
+    from centermask_mm.deploy.check import calibrate_batchnorm, set_detection_bias
+
+    model, _ = _toy_model()
+    image = _random_image(SHAPE, 3)
+    assert calibrate_batchnorm(model, image) > 0
+    assert not model.training
+    set_detection_bias(model, image, candidates=40)
+    data = dict(inputs=[torch.from_numpy(image[0])])
+    with torch.no_grad():
+        inputs = model.data_preprocessor(data, False)["inputs"]
+        c5 = model.backbone(inputs)[-1]
+        cls_scores = model.bbox_head(model.neck(model.backbone(inputs)))[0]
+    assert 0.2 < float(c5.std()) < 5  # not the 10^3+ of an uncalibrated deep random net
+    thr = model.bbox_head.test_cfg.score_thr
+    passing = sum(int((c.sigmoid() > thr).sum()) for c in cls_scores)
+    assert 38 <= passing <= 42
