@@ -49,6 +49,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                    help="Ray cluster address for --executor ray (default: a local Ray)")
     p.add_argument("--latency-images", type=int, default=10,
                    help="images each job times for time_ms (0: skip)")
+    p.add_argument("--system-metrics", action="store_true",
+                   help="jobs log MLflow system metrics (CPU, memory, GPU; system/*) every 10 s")
 
 
 def _status_args(p: argparse.ArgumentParser) -> None:

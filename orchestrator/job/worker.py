@@ -78,6 +78,20 @@ def resolve_runner(name: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+def _system_metrics(job: Mapping[str, Any]) -> Any:
+    """MLflow's system metrics monitor on the job's run, when the run asked for it
+    (``system_metrics`` in job.json): CPU, memory, disk, network and GPU as ``system/...``
+    metrics every 10 s (``$MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL``), from this process's
+    machine (the node the job runs on)."""
+    if not (job.get("system_metrics") and job.get("run_id")):
+        return None
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(job["run_id"], tracking_uri=job["tracking_uri"])
+    monitor.start()
+    return monitor
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -94,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"=== job {job['job_id']} attempt {job.get('attempt', 1)} "
           f"started {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}", flush=True)
     t0 = time.time()
+    monitor = _system_metrics(job)
     try:
         metrics = resolve_runner(job.get("runner") or DEFAULT_RUNNER)(job)
     except BaseException as exc:
@@ -101,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         write_json(work / "error.json", {"type": type(exc).__name__, "message": str(exc),
                                          "traceback": traceback.format_exc()})
         return 1
+    finally:
+        if monitor is not None:
+            monitor.finish()  # flushes the last samples while the run is still open
     t1 = time.time()
     write_json(work / "metrics.json", metrics)
     sys.stdout.flush()

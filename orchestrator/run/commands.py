@@ -213,6 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if tracker is None:
         tracker = Tracker(uri, ws.artifacts if local_store else None)
     exp_id = tracker.experiment_id(plan.study.name)
+    tracker.describe_experiment(plan, exp_id)
     meta_key = f"parent:{plan.study.name}:{plan.profile.name}"
     parent = tracker.study_run(plan, exp_id, queue.get_meta(meta_key))
     queue.set_meta(meta_key, parent)
@@ -226,7 +227,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"MLflow: {uri} served at {worker_uri} for this run ({setup_s:.1f} s to start)")
     else:
         _say(f"MLflow: {uri}")
-    settings = Settings(latency_images=args.latency_images)
+    settings = Settings(latency_images=args.latency_images,
+                        system_metrics=bool(getattr(args, "system_metrics", False)))
 
     def _term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

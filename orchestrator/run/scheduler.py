@@ -55,6 +55,8 @@ class Settings:
         stale_s: Heartbeat age after which a job of an unreachable owner is requeued.
         progress_s: Seconds between progress lines when nothing else happens.
         latency_images: Images timed for ``time_ms`` by each job (0 disables).
+        system_metrics: Jobs log MLflow's system metrics (CPU, memory, disk, network, GPU;
+            ``system/...``) into their runs (``orchestrator run --system-metrics``).
     """
 
     poll_s: float = 0.25
@@ -62,6 +64,7 @@ class Settings:
     stale_s: float = 120.0
     progress_s: float = 15.0
     latency_images: int = 10
+    system_metrics: bool = False
 
 
 @dataclass
@@ -209,7 +212,8 @@ class Scheduler:
             "options": runner, "config": str(config), "work_dir": str(config.parent),
             "run_id": run_id, "tracking_uri": self.worker_uri if run_id else None,
             "attempt": rec.attempts, "seed": job.seed,
-            "latency_images": self.settings.latency_images, "prepared_at": time.time()}
+            "latency_images": self.settings.latency_images, "prepared_at": time.time(),
+            "system_metrics": self.settings.system_metrics}
 
     def _label(self, job_id: str) -> str:
         job = self._jobs.get(job_id)

@@ -14,6 +14,7 @@ run, and every writer (jobs and orchestrator) goes through that server.
 """
 from __future__ import annotations
 
+import getpass
 import importlib.metadata
 import os
 import socket
@@ -157,7 +158,19 @@ class Tracker:
         self.client.log_param(run.info.run_id, "n_jobs", str(len(plan.jobs)))
         if plan.study.description:
             self.client.set_tag(run.info.run_id, "mlflow.note.content", plan.study.description)
+        for key, value in source_tags(plan).items():
+            self.client.set_tag(run.info.run_id, key, value)
         return run.info.run_id
+
+    def describe_experiment(self, plan: Plan, experiment_id: str) -> None:
+        """The experiment's description (the study's; MLflow shows it above the runs) and
+        the classic ML view (MLflow 3 opens new experiments in its GenAI view)."""
+        note = plan.study.description or f"Study {plan.study.name}"
+        note += f"\n\nStudy file: `{_relative(plan.study.path)}`."
+        tags = {"mlflow.note.content": note, "cm.study_file": str(plan.study.path),
+                "mlflow.experimentKind": "custom_model_development"}
+        for key, value in tags.items():
+            self.client.set_experiment_tag(experiment_id, key, value)
 
     def job_run(self, plan: Plan, job: PlannedJob, experiment_id: str, parent_id: str) -> str:
         """The job's run: the existing one with its hash in the experiment, else a new one."""
@@ -175,12 +188,48 @@ class Tracker:
                 "mlflow.runName": f"{job.name}"}
         tags.update({f"cm.level.{a}": lv for a, lv in job.levels.items()})
         tags.update({f"cm.version.{k}": v for k, v in package_versions().items()})
+        tags.update(source_tags(plan))
+        tags["mlflow.note.content"] = job_note(job)
         run = self.client.create_run(experiment_id, tags=tags, run_name=job.name)
         import mlflow.entities
 
         params = [mlflow.entities.Param(k, v) for k, v in job_params(plan, job).items()]
         self.client.log_batch(run.info.run_id, params=params)
+        self.log_data_inputs(run.info.run_id, plan, job)
         return run.info.run_id
+
+    def log_data_inputs(self, run_id: str, plan: Plan, job: PlannedJob) -> None:
+        """The job's annotation files as MLflow dataset inputs (one per split).
+
+        Each is a metadata-only dataset (``mlflow.data.meta_dataset.MetaDataset``) whose
+        source is the annotation file and whose digest is its hash from the data manifest
+        (the part of the job's identity that stands for its data); the split is the input's
+        ``mlflow.data.context`` tag. A config that reads no data logs none.
+        """
+        from ..study.data import annotation_files
+
+        hashes = (job.data_manifest or {}).get("annotations") or {}
+        files = {s: p for s, p in annotation_files(job.config).items() if s in hashes}
+        if not files:
+            return
+        import warnings
+
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        inputs = []
+        for split, path in files.items():
+            with warnings.catch_warnings():
+                # MLflow registers its local source twice and warns that the path "can be
+                # interpreted in multiple ways" (both are the local file source).
+                warnings.simplefilter("ignore", UserWarning)
+                source = resolve_dataset_source(str(path))
+            dataset = MetaDataset(source, name=f"{plan.dataset.tag} {split}",
+                                  digest=str(hashes[split])[:16])
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(),
+                                       tags=[InputTag("mlflow.data.context", split)]))
+        self.client.log_inputs(run_id, datasets=inputs)
 
     def job_restarted(self, run_id: str, attempt: int) -> None:
         """A retried (or resumed) job logs into its run again: mark it running."""
@@ -207,6 +256,35 @@ class Tracker:
             mlflow.entities.Metric(f"jobs_{k}", float(v), now, 0) for k, v in counts.items()])
         bad = counts.get("failed", 0) + counts.get("cancelled", 0)
         self.client.set_terminated(run_id, "FAILED" if bad else "FINISHED")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def source_tags(plan: Plan) -> dict[str, str]:
+    """MLflow's source tags: the study file as the source, the git commit as its version,
+    the user (the UI's Source, Version and User columns)."""
+    commit, _ = git_state(REPO_ROOT)
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container)
+        user = "unknown"
+    return {"mlflow.source.type": "LOCAL", "mlflow.source.name": _relative(plan.study.path),
+            "mlflow.source.git.commit": commit, "mlflow.user": user}
+
+
+def job_note(job: PlannedJob) -> str:
+    """The job run's description: its levels and what they change in the config."""
+    levels = ", ".join(f"{a} = {lv}" for a, lv in job.levels.items()) or "(the base config)"
+    lines = [f"**{job.name}** (job `{job.job_id}`)", "", f"Levels: {levels}; seed {job.seed}."]
+    if job.diff:
+        lines += ["", "Changed config keys:", ""]
+        lines += [f"- `{k}`: `{str(a)[:80]}` → `{str(b)[:80]}`" for k, a, b in job.diff]
+    return "\n".join(lines)
 
 
 def _table_label(plan: Plan) -> str:

@@ -44,7 +44,7 @@ class PlannedJob:
 
     Attributes:
         job_id: Identity hash (see :mod:`orchestrator.study.identity`).
-        name: Human-readable name, ``axis=level,... seed=N``.
+        name: Readable name (:func:`job_name`): ``V-19 · GN · seed 0``.
         levels: axis -> level name.
         seed: Random seed (``randomness.seed`` in the config).
         config: The bound, seeded config the worker runs.
@@ -53,6 +53,8 @@ class PlannedJob:
         family: Config family for time estimates (``<base stem>:<profile>``).
         code: Fingerprint of the project code the job runs (see
             :class:`~orchestrator.study.identity.CodeFingerprint`).
+        data_manifest: The data part of its identity (data set tag, annotation file
+            hashes; :func:`~orchestrator.study.data.manifest`), logged as MLflow inputs.
     """
 
     job_id: str
@@ -64,6 +66,7 @@ class PlannedJob:
     diff: list[tuple[str, Any, Any]]
     family: str
     code: str = ""
+    data_manifest: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def spec(self, study: Study, profile: Profile, data: Dataset) -> dict[str, Any]:
         """What the queue stores about the job (JSON)."""
@@ -139,6 +142,21 @@ def build_model(tree: Tree) -> None:
 
 
 # --------------------------------------------------------------------------- planning
+
+def job_name(study: Study, levels: Mapping[str, str], seed: int) -> str:
+    """The job's readable name: its level names and seed, ``V-19 · GN · seed 0``.
+
+    A level name that several axes use (``on``/``off``) is written ``axis=level``, so names
+    stay unambiguous; a study without axes gives ``seed 0``. This is the MLflow run name:
+    the UI shows it whole, where ``axis=level,...`` lists were cut to a common prefix.
+    """
+    counts: dict[str, int] = {}
+    for axis in study.axes:
+        for level in axis.levels:
+            counts[level.name] = counts.get(level.name, 0) + 1
+    parts = [lv if counts.get(lv, 0) <= 1 else f"{a}={lv}" for a, lv in levels.items()]
+    return " · ".join([*parts, f"seed {seed}"])
+
 
 def _issue_problems(study: Study, path: tuple[Any, ...], issues: list[PatchIssue]
                     ) -> list[Problem]:
@@ -305,11 +323,10 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
         for seed in seeds:
             jid = job_id(chash, seed, data_manifest, code)
             final = {**bound, "randomness": {**(bound.get("randomness") or {}), "seed": seed}}
-            name = ",".join(f"{a}={lv}" for a, lv in level_names.items())
-            jobs.append(PlannedJob(job_id=jid, name=f"{name} seed={seed}".strip(),
+            jobs.append(PlannedJob(job_id=jid, name=job_name(study, level_names, seed),
                                    levels=level_names, seed=seed, config=final,
                                    config_hash=chash, diff=changes, family=family,
-                                   code=code))
+                                   code=code, data_manifest=data_manifest))
     problems += [study.problem(path, f"{path[-1]!r} is in none of the configurations it "
                                      "applies to (the base and every combination); a '?' key "
                                      "may be missing from some of them, not from all")

@@ -105,7 +105,7 @@ def test_failed_jobs_retry_and_cancel(write_study, workspace, capsys):
     # Attempt 1 of the requeued job fails again by design; attempts restart with retry.
     assert main(["run", str(study), "--workspace", ws, "--parallel", "1"]) == 1
     jobs = {j.spec["name"]: j for j in SqliteQueue(workspace / "queue.db").jobs("flaky")}
-    assert jobs["case=ok seed=0"].state == "succeeded" and jobs["case=bad seed=0"].attempts == 1
+    assert jobs["ok · seed 0"].state == "succeeded" and jobs["bad · seed 0"].attempts == 1
     (bad,) = client.search_runs([exp.experiment_id], "tags.`cm.level.case` = 'bad'")
     assert bad.info.status == "FAILED" and bad.data.tags["cm.status"] == "failed"
     assert "fake failure" in bad.data.tags["cm.error"]
