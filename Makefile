@@ -9,9 +9,12 @@ PYTEST_ARGS ?= -m "not slow"
 setup:
 	@bash scripts/setup.sh
 
+# The smoke study (about 10 min on 2 quiet cores), its table, and a picture of the best
+# model's predictions on validation images (its path and the next commands are printed).
 run: setup
 	$(VENV)/bin/orchestrator run studies/smoke.yaml
 	$(VENV)/bin/orchestrator table studies/smoke.yaml --format md
+	$(PY) tools/best_predictions.py studies/smoke.yaml
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

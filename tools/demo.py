@@ -3,9 +3,12 @@
     python tools/demo.py IMAGE_OR_DIR CONFIG CHECKPOINT --out DIR [--score-thr 0.3]
 
 Writes ``DIR/vis/<image name>`` with masks, boxes, class labels and box scores drawn by
-mmdet's ``DetLocalVisualizer`` (through ``DetInferencer``), and with ``--save-pred`` also
-``DIR/preds/<image name>.json``. With ``--backend onnxruntime`` CHECKPOINT is an ONNX file
-written by ``tools/export_onnx.py``, run by ``centermask_mm.deploy.OnnxCenterMask`` on CPU
+mmdet's ``DetLocalVisualizer`` (through ``centermask_mm.apis.CenterMaskInferencer``, mmdet's
+``DetInferencer`` keeping ``mask_scores``), and with ``--save-pred`` also
+``DIR/preds/<image name>.json``. Prints how many instances each image shows (box score >=
+``--score-thr``) and warns, with the highest score seen, when the threshold hid them all.
+With ``--backend onnxruntime`` CHECKPOINT is an ONNX file written by
+``tools/export_onnx.py``, run by ``centermask_mm.deploy.OnnxCenterMask`` on CPU
 (``--threads``); the config gives the class names and colours. Runs on CPU unless
 ``--device`` says otherwise; nothing is downloaded (the checkpoint is a local file).
 Example on the toy set::
@@ -74,12 +77,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"demo: {what} not found: {path}")
     images = _images(Path(args.inputs))
     sys.path.insert(0, str(REPO))  # configs import centermask_mm
-    from centermask_mm.utils import allow_full_checkpoint_load
-
-    allow_full_checkpoint_load()  # mmengine checkpoints under torch >= 2.6; trusted files only
-
-    from mmdet.apis import DetInferencer
     from mmengine.config import Config
+
+    # Importing centermask_mm lets torch >= 2.6 load mmengine's checkpoints with
+    # weights_only=True; CenterMaskInferencer is DetInferencer keeping mask_scores.
+    from centermask_mm.apis import CenterMaskInferencer
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -88,13 +90,34 @@ def main(argv: list[str] | None = None) -> int:
         return _run_onnxruntime(args, images, cfg)
     # The checkpoint carries every weight: never look for the backbone's ImageNet file.
     cfg.model.get("backbone", {}).pop("init_cfg", None)
-    inferencer = DetInferencer(model=cfg, weights=args.checkpoint, device=args.device,
-                               show_progress=False)
-    inferencer(images, batch_size=args.batch_size, out_dir=args.out,
-               pred_score_thr=args.score_thr, no_save_pred=not args.save_pred)
-    vis_dir = Path(args.out) / "vis"
+    inferencer = CenterMaskInferencer(model=cfg, weights=args.checkpoint, device=args.device,
+                                      show_progress=False)
+    result = inferencer(images, batch_size=args.batch_size, out_dir=args.out,
+                        pred_score_thr=args.score_thr, no_save_pred=not args.save_pred)
+    scores = [p["scores"] for p in result["predictions"]]
+    return _report(images, scores, args.score_thr, Path(args.out) / "vis")
+
+
+def _report(images: list[str], scores: list[list[float]], score_thr: float, vis_dir: Path,
+            backend: str = "") -> int:
+    """Print what was drawn per image and warn when the threshold hid every instance.
+
+    Returns the exit status: 1 when an image was not written.
+    """
     written = sorted(vis_dir.glob("*")) if vis_dir.is_dir() else []
-    print(f"demo: drew {len(written)} image(s) into {vis_dir}")
+    drawn = [sum(s >= score_thr for s in per_image) for per_image in scores]
+    for path, n, per_image in zip(images, drawn, scores, strict=True):
+        top = f", highest score {max(per_image):.2f}" if per_image else ""
+        print(f"demo: {Path(path).name}: {n} instance(s) drawn (score >= {score_thr:g}"
+              f"{top})")
+    print(f"demo: wrote {len(written)} image(s) with {sum(drawn)} instance(s) drawn into "
+          f"{vis_dir}{backend}")
+    if not sum(drawn):
+        best = max((s for per_image in scores for s in per_image), default=None)
+        seen = "no detection at all" if best is None else f"the highest score was {best:.3f}"
+        print(f"demo: warning: no instance scored >= {score_thr:g} ({seen}), so the images "
+              "show no prediction; lower --score-thr or train the model longer",
+              file=sys.stderr)
     return 0 if len(written) == len(images) else 1
 
 
@@ -114,8 +137,10 @@ def _run_onnxruntime(args: argparse.Namespace, images: list[str], cfg) -> int:
     visualizer = DetLocalVisualizer()
     visualizer.dataset_meta = meta
     out = Path(args.out)
+    scores: list[list[float]] = []
     for path in images:
         sample = runner(path)
+        scores.append(sample.pred_instances.scores.tolist())
         name = Path(path).name
         visualizer.add_datasample(
             name, mmcv.imread(path, channel_order="rgb"), sample, draw_gt=False,
@@ -128,9 +153,7 @@ def _run_onnxruntime(args: argparse.Namespace, images: list[str], cfg) -> int:
                                for m in encode_mask_results(inst.masks.numpy())])
             (out / "preds").mkdir(parents=True, exist_ok=True)
             (out / "preds" / f"{Path(name).stem}.json").write_text(json.dumps(pred))
-    written = sorted((out / "vis").glob("*")) if (out / "vis").is_dir() else []
-    print(f"demo: drew {len(written)} image(s) into {out / 'vis'} (onnxruntime)")
-    return 0 if len(written) == len(images) else 1
+    return _report(images, scores, args.score_thr, out / "vis", " (onnxruntime)")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ Outputs, in the work directory (``--work-dir``, else ``work_dir`` in the config,
 ``./work_dirs/<config name>``):
 
 - ``metrics.json``: the test evaluator's metrics exactly as mmdet returns them
-  (``coco/segm_mAP``, ``coco/bbox_mAP``, ... as fractions in [0, 1]);
+  (``coco/segm_mAP``, ``coco/bbox_mAP``, ... as fractions in [0, 1]); 0.0 for a task's
+  APs when the model predicted nothing at all (``CocoMetric`` then returns no key);
 - ``<timestamp>/``: the log and the resolved config;
 - with ``--show-dir DIR``: one image per test image, ground truth left and predicted
   boxes/masks right (scores >= ``default_hooks.visualization.score_thr``, 0.3 unless
@@ -36,6 +37,27 @@ if TYPE_CHECKING:
     from mmengine.config import Config
 
 METRICS_FILE = "metrics.json"
+
+
+def fill_empty_coco(metrics: dict, evaluators: object) -> tuple[dict, list[str]]:
+    """``metrics`` with 0.0 for the AP keys a ``CocoMetric`` left out; and which tasks.
+
+    mmdet's ``CocoMetric`` returns no key at all when the model predicted nothing on the
+    whole test set; the AP of an empty detection set is 0, so ``metrics.json`` says 0.0
+    (the orchestrator's jobs do the same).
+    """
+    out, filled = dict(metrics), []
+    for ev in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+        if not isinstance(ev, dict) or "CocoMetric" not in str(ev.get("type")):
+            continue
+        prefix = ev.get("prefix") or "coco"
+        tasks = ev.get("metric", "bbox")
+        for task in [tasks] if isinstance(tasks, str) else tasks:
+            keys = [f"{prefix}/{task}_mAP{s}" for s in ("", "_50", "_75", "_s", "_m", "_l")]
+            if task in ("bbox", "segm") and not any(k in out for k in keys):
+                out.update(dict.fromkeys(keys, 0.0))
+                filled.append(task)
+    return out, filled
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -113,17 +135,17 @@ def setup_cfg(args: argparse.Namespace) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     """Test; writes ``<work dir>/metrics.json`` on the main process. Returns the exit status."""
     args = parse_args(argv)
-    from centermask_mm.utils import allow_full_checkpoint_load, build_runner
-
-    allow_full_checkpoint_load()  # mmengine checkpoints under torch >= 2.6; trusted files only
-
     from mmdet.evaluation import DumpDetResults
     from mmengine.dist import is_main_process
+
+    # Importing centermask_mm (build_runner does) lets torch >= 2.6 load mmengine's
+    # checkpoints with weights_only=True (centermask_mm.utils.register_checkpoint_safe_globals).
+    from centermask_mm.utils import build_runner
 
     runner = build_runner(setup_cfg(args))
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    metrics = runner.test()
+    metrics, filled = fill_empty_coco(runner.test() or {}, runner.cfg.get("test_evaluator"))
 
     if is_main_process():
         path = osp.join(runner.work_dir, METRICS_FILE)
@@ -132,10 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dump(metrics, f, indent=2, sort_keys=True,
                       default=lambda v: v.item() if hasattr(v, "item") else str(v))
         runner.logger.info(f"metrics written to {path}")
-        if not metrics:
+        if filled:
             runner.logger.warning(
-                "the test evaluator returned no metrics (CocoMetric does so when no image has "
-                "a prediction above the score threshold, e.g. for an untrained model)")
+                f"no prediction above the score threshold on any test image: {', '.join(filled)} "
+                "AP written as 0.0 (an untrained or barely trained model; lower "
+                "model.test_cfg.*.score_thr with --cfg-options to look at its weak detections)")
         if args.show_dir:
             # runner.work_dir is absolute, so this is where DetVisualizationHook drew.
             shown = osp.join(runner.work_dir, runner.timestamp, args.show_dir)

@@ -112,9 +112,9 @@ def setup_cfg(args: argparse.Namespace) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     """Train; returns the process exit status."""
     args = parse_args(argv)
-    from centermask_mm.utils import allow_full_checkpoint_load, build_runner
-
-    allow_full_checkpoint_load()  # mmengine checkpoints under torch >= 2.6; trusted files only
+    # Importing centermask_mm (build_runner does) lets torch >= 2.6 load mmengine's
+    # checkpoints with weights_only=True (centermask_mm.utils.register_checkpoint_safe_globals).
+    from centermask_mm.utils import build_runner
     runner = build_runner(setup_cfg(args))
     runner.train()
     return 0

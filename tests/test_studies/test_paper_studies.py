@@ -156,8 +156,11 @@ CHECKPOINT_KEYS = frozenset({"load_from", "pretrained", "checkpoint", "resume_fr
 TOY_MAX_SIDE = 256
 TOY_MAX_SIDE_EXCEPTIONS = {"sais_table4.yaml": 768}
 
-#: Most training iterations of a toy job (the CPU budget: <= ~10 min a job, see the files).
+#: Most training iterations of a toy job (the CPU budget: <= ~10 min a job, see the files),
+#: and the smoke study's, which must end with models that have learned (about 10 min on one
+#: thread each; see its comment).
 TOY_MAX_ITERS = 400
+TOY_MAX_ITERS_EXCEPTIONS = {"smoke.yaml": 750}
 
 #: Top-level keys mmengine's Runner reads; the rest of a config file is parse-time helpers.
 RUNNER_KEYS = frozenset({
@@ -458,7 +461,8 @@ def test_toy_profile_is_cpu_sized(toy_plans: dict[str, Plan], name: str) -> None
         indices = train["dataset"].get("indices")
         images = indices if isinstance(indices, int) else ToySpec().num_train
         iters = math.ceil(images / train["batch_size"]) * job.config["train_cfg"]["max_epochs"]
-        assert iters <= TOY_MAX_ITERS, f"{name}: {job.name} trains {iters} iterations"
+        assert iters <= TOY_MAX_ITERS_EXCEPTIONS.get(name, TOY_MAX_ITERS), \
+            f"{name}: {job.name} trains {iters} iterations"
 
 
 def test_toy_profiles_of_tables_3_and_4_share_the_vovnet_jobs(

@@ -1,9 +1,12 @@
 """Single runs the OpenMMLab way: ``mim train`` / ``mim test`` and ``tools/{train,test}.py``.
 
 The end-to-end test trains the CenterMask-Lite toy config for one short epoch on CPU
-through ``mim train centermask_mm``, evaluates the checkpoint with ``mim test`` (COCO
-metrics file, drawn predictions), and resumes it in-process with ``tools/train.py``.
-The other tests check the flag handling and the error messages without training.
+through ``mim train centermask_mm`` from a folder holding ``data/toy`` (the config's own
+relative ``data_root``), evaluates the checkpoint with ``mim test`` (COCO metrics file,
+drawn predictions), resumes it in-process with ``tools/train.py``, and runs it through
+mmdet's ``DetInferencer`` from Python with torch's ``weights_only`` check on. A slow test
+runs the README's "Train a single model" commands exactly as written. The other tests
+check the flag handling and the error messages without training.
 """
 from __future__ import annotations
 
@@ -47,9 +50,10 @@ def _data_options(root: Path) -> list[str]:
         f"val_evaluator.ann_file={ann}", f"test_evaluator.ann_file={ann}"]
 
 
-def _fast_options(root: Path) -> list[str]:
-    """Toy data at ``root``, one epoch of 2 iterations, 128 px, no validation pass."""
-    return _data_options(root) + [
+def _fast_options(root: Path | None = None) -> list[str]:
+    """One epoch of 2 iterations, 128 px, no validation pass; toy data at ``root``, or
+    without ``root`` at the config's own ``data/toy/`` relative to the working directory."""
+    return (_data_options(root) if root is not None else []) + [
         "train_cfg.max_epochs=1",
         "train_dataloader.batch_size=4",
         # toy_instance.py resizes to 256; the tiny set is 128 px already.
@@ -108,13 +112,16 @@ def mim_trained(tiny_toy: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         pytest.fail(f"toy config missing: {TOY_CFG}")
     tmp = tmp_path_factory.mktemp("mim")
     env = _mim_env(tmp)
+    # The config's own data_root, data/toy/, relative to the working directory (issue 18:
+    # CheckedCocoDataset joined it twice; absolute roots hid that).
+    shutil.copytree(tiny_toy, tmp / "data" / "toy")
     work = tmp / "train"
     # A config name rather than a path: mim must find it in centermask_mm/.mim/configs.
     _run([str(MIM), "train", "centermask_mm", TOY_CFG.name, "--work-dir", str(work),
-          "--cfg-options", *_fast_options(tiny_toy)], env, cwd=tmp)
+          "--cfg-options", *_fast_options()], env, cwd=tmp)
     ckpt = work / "epoch_1.pth"
     assert ckpt.is_file(), sorted(p.name for p in work.iterdir())
-    return dict(work=work, ckpt=ckpt, env=env, tmp=tmp, root=tiny_toy)
+    return dict(work=work, ckpt=ckpt, env=env, tmp=tmp, root=tmp / "data" / "toy")
 
 
 def test_mim_train_then_mim_test(mim_trained: dict) -> None:
@@ -122,7 +129,7 @@ def test_mim_train_then_mim_test(mim_trained: dict) -> None:
     work = tmp / "test"
     _run([str(MIM), "test", "centermask_mm", str(TOY_CFG), "--checkpoint",
           str(mim_trained["ckpt"]), "--work-dir", str(work), "--show-dir", "vis",
-          "--out", str(work / "preds.pkl"), "--cfg-options", *_fast_options(root)],
+          "--out", str(work / "preds.pkl"), "--cfg-options", *_fast_options()],
          mim_trained["env"], cwd=tmp)
 
     metrics = json.loads((work / test_tool.METRICS_FILE).read_text())
@@ -145,8 +152,10 @@ def test_mim_train_then_mim_test(mim_trained: dict) -> None:
 
 def test_tools_train_resumes_the_mim_checkpoint(mim_trained: dict, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    # main() sets this for the process; keep it from leaking into later tests.
-    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    # Resuming unpickles the whole checkpoint (message hub, optimizer): with torch's
+    # weights_only check forced on, it still loads (centermask_mm's allow-list).
+    monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
+    monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1")
     work = tmp_path / "resumed"
     shutil.copytree(mim_trained["work"], work)
     opts = _fast_options(mim_trained["root"])
@@ -158,6 +167,52 @@ def test_tools_train_resumes_the_mim_checkpoint(mim_trained: dict, tmp_path: Pat
     ckpt = torch.load(work / "epoch_2.pth", map_location="cpu", weights_only=False)
     # Resumed, not restarted: 2 iterations per epoch, 4 in total.
     assert ckpt["meta"]["epoch"] == 2 and ckpt["meta"]["iter"] == 4
+
+
+def test_det_inferencer_from_python(mim_trained: dict, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """mmdet's Python API on our checkpoint, no opt-out called, weights_only forced on."""
+    monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
+    monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1")
+    from mmdet.apis import DetInferencer
+    from mmengine.config import Config
+
+    from centermask_mm.apis import CenterMaskInferencer
+
+    cfg = Config.fromfile(str(TOY_CFG))
+    # An untrained model scores ~0.01 everywhere: keep a few detections to look at.
+    cfg.model.test_cfg.fcos.score_thr = 0.0
+    cfg.model.test_cfg.fcos.max_per_img = 5
+    image = str(sorted((mim_trained["root"] / "val").glob("*.png"))[0])
+
+    plain = DetInferencer(model=cfg, weights=str(mim_trained["ckpt"]), device="cpu",
+                          show_progress=False)(image)["predictions"][0]
+    assert len(plain["scores"]) == 5 and "mask_scores" not in plain  # mmdet's pred2dict
+
+    inferencer = CenterMaskInferencer(model=cfg, weights=str(mim_trained["ckpt"]),
+                                      device="cpu", show_progress=False)
+    out = inferencer(image, out_dir=str(tmp_path), no_save_pred=False,
+                     return_datasamples=False)
+    pred = out["predictions"][0]
+    assert {"labels", "scores", "mask_scores", "bboxes", "masks"} <= set(pred)
+    assert pred["scores"] == pytest.approx(plain["scores"], abs=1e-6)
+    assert len(pred["mask_scores"]) == len(pred["scores"]) == len(pred["masks"]) == 5
+    saved = json.loads((tmp_path / "preds" / (Path(image).stem + ".json")).read_text())
+    assert saved["mask_scores"] == pytest.approx(pred["mask_scores"])
+
+
+def test_weights_only_allow_list_refuses_other_getattr(tmp_path: Path) -> None:
+    """The allow-list admits HistoryBuffer's methods, not getattr on anything else."""
+    import pickle
+
+    import torch
+
+    import centermask_mm  # noqa: F401  (registers the allow-list)
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"state_dict": {}, "hook": [].append}, evil)  # pickled as getattr(list, ...)
+    with pytest.raises(pickle.UnpicklingError, match="allow_full_checkpoint_load"):
+        torch.load(evil, weights_only=True)
 
 
 def test_mim_checkpoint_loads_in_the_demo(mim_trained: dict, tmp_path: Path,
@@ -181,6 +236,75 @@ def test_mim_checkpoint_loads_in_the_demo(mim_trained: dict, tmp_path: Path,
             "model.test_cfg.fcos.max_per_img=5"]
     assert demo.main(argv) == 0
     assert (out / "vis" / image.name).is_file()
+
+
+def test_demo_says_what_it_drew(mim_trained: dict, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Per-image instance counts; a warning with the best score when nothing passed."""
+    images = sorted((mim_trained["root"] / "val").glob("*.png"))[:2]
+    demo = _load_tool("demo")
+    keep = ["--cfg-options", "model.test_cfg.fcos.score_thr=0.0",
+            "model.test_cfg.fcos.max_per_img=3"]
+    for image in images:
+        (tmp_path / "in").mkdir(exist_ok=True)
+        shutil.copy(image, tmp_path / "in" / image.name)
+    args = [str(tmp_path / "in"), str(TOY_CFG), str(mim_trained["ckpt"])]
+
+    assert demo.main([*args, "--out", str(tmp_path / "a"), "--score-thr", "0", *keep]) == 0
+    out = capsys.readouterr().out
+    for image in images:
+        assert f"demo: {image.name}: 3 instance(s) drawn (score >= 0, highest score" in out
+    assert "with 6 instance(s) drawn" in out
+
+    # The default threshold hides an untrained model's ~0.01 scores: say so, with the best.
+    assert demo.main([*args, "--out", str(tmp_path / "b"), *keep]) == 0
+    captured = capsys.readouterr()
+    assert f"demo: {images[0].name}: 0 instance(s) drawn (score >= 0.3" in captured.out
+    assert "with 0 instance(s) drawn" in captured.out
+    assert "warning: no instance scored >= 0.3 (the highest score was 0.0" in captured.err
+
+
+def test_best_predictions_picture(mim_trained: dict, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """tools/best_predictions.py: the best row's best seed, its checkpoint, one picture."""
+    from types import SimpleNamespace as NS
+
+    tool = _load_tool("best_predictions")
+    ws = tmp_path / "ws"
+    for job in ("a1", "b0", "b1"):
+        (ws / "jobs" / job).mkdir(parents=True)
+        (ws / "jobs" / job / "job.json").write_text(json.dumps({"config": "config.py"}))
+
+    def cell(values: dict[int, float], prefix: str) -> NS:
+        return NS(mean=sum(values.values()) / len(values), values=values,
+                  runs=[NS(seed=s, job_hash=f"{prefix}{s}", run_id=f"r{s}") for s in values])
+
+    table = NS(study="s", columns=[NS(name="segm_mAP")], rows=[
+        NS(name="A", cells={"segm_mAP": cell({1: 11.0}, "a")}),
+        NS(name="B", cells={"segm_mAP": cell({0: 12.0, 1: 13.0}, "b")}),
+    ])
+    assert tool.best_job(table, ws) == ("B", 12.5, 1, ws / "jobs" / "b1")
+    empty = NS(study="s", columns=table.columns,
+               rows=[NS(name="A", cells={"segm_mAP": NS(mean=None)})])
+    with pytest.raises(SystemExit, match="no finished run"):
+        tool.best_job(empty, ws)
+
+    # The job folder as the orchestrator leaves it: job.json, the config, checkpoints.
+    work = mim_trained["work"]
+    config, ckpt = tool.job_checkpoint(_as_job(work))
+    assert ckpt.name == "epoch_1.pth"
+    monkeypatch.chdir(mim_trained["tmp"])  # the config's data_root, data/toy/, is relative
+    target = tmp_path / "pic.png"
+    images, drawn = tool.draw_predictions(config, ckpt, 2, 0.0, "cpu", "title", target)
+    assert len(images) == 2 and drawn > 0
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _as_job(work: Path) -> Path:
+    """``work`` (a ``mim train`` work dir) with the job.json the orchestrator writes."""
+    (work / "job.json").write_text(json.dumps(
+        {"config": str(next(work.glob("*.py")))}))
+    return work
 
 
 def test_mim_finds_the_tools() -> None:
@@ -306,3 +430,42 @@ def test_dist_scripts_launch_torchrun(script: str, fixed: list[str], tmp_path: P
     usage = subprocess.run(["bash", str(REPO / "tools" / script), "CFG"], env=env,
                            capture_output=True, text=True)
     assert usage.returncode == 2 and "usage:" in usage.stderr
+
+
+# --- the README's commands, exactly as written ----------------------------------------
+
+def _readme_single_run_block() -> str:
+    """The first ```bash block of README.md's "## Train a single model" section."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("\n## Train a single model\n", 1)[1].split("\n## ", 1)[0]
+    return section.split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_single_run_block_is_the_toy_one() -> None:
+    block = _readme_single_run_block()
+    assert "mim train centermask_mm centermask-lite_v2-19-slim_fpn_toy.py" in block
+    assert "mim test" in block and "coco" not in block.lower()
+
+
+@pytest.mark.slow  # ~1.5 min on 2 quiet cores: 50 training iterations and 50 test images
+def test_readme_single_run_commands_as_written(tmp_path: Path) -> None:
+    """README "Train a single model": generate the toy set, ``mim train``, ``mim test``.
+
+    Run verbatim with bash in a fresh folder that has only ``.venv`` (a link to this
+    interpreter's environment), as a new user would from a fresh clone: the config's own
+    relative ``data_root``, a config given by name, no overrides added by the test.
+    """
+    block = _readme_single_run_block()
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1], target_is_directory=True)
+    env = _mim_env(tmp_path)
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"README block failed ({proc.returncode}):\n{out[-4000:]}"
+    work = tmp_path / "work_dirs" / "toy"
+    assert sorted(p.name for p in work.glob("epoch_*.pth")) == ["epoch_1.pth"]
+    metrics = json.loads((work / "test" / test_tool.METRICS_FILE).read_text())
+    assert "coco/segm_mAP" in metrics and "coco/bbox_mAP" in metrics, metrics
+    drawn = list((work / "test").glob("*/vis/*.png"))
+    assert len(drawn) == 50, len(drawn)
+    assert "pkg_resources" not in out
