@@ -100,6 +100,8 @@ def notes(table: Table, paper_mode: str, *, latex: bool) -> list[str]:
     if used["paper"] and paper_mode == "rows":
         out.append("italic rows: the paper's published numbers" if latex else
                    "rows marked “paper”: the paper's published numbers")
+    if used["paper"] and paper_mode != "none" and table.spec.reference_note:
+        out.append(esc(table.spec.reference_note))
     if used["paper"] and paper_mode == "delta":
         out.append("in parentheses: difference from the paper's published number")
     return out

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from .runs import load_runs, repo_root, workspace_dir
-from .spec import StudyInfo, load_study
+from .spec import StudyInfo, TableSpec, load_study
 from .tables import Table, auto_table_spec, build_table, with_columns
 
 FIGURE_COLUMNS = ["segm_mAP", "time_ms"]
@@ -63,6 +64,34 @@ def expected_job_hashes(study_path: Path, profile: str | None, *,
     return {str(k): set(v) for k, v in hashes.items()}
 
 
+def published_references(spec: TableSpec, study_path: Path, profile: str | None
+                          ) -> TableSpec:
+    """``spec`` with, for an evaluation profile (published checkpoints), each evaluated row's
+    reference numbers replaced by the AP published for its checkpoint (the metafile's, via
+    :func:`orchestrator.reference_numbers`) and a note saying so; other rows keep the
+    paper's numbers. Unchanged for training profiles or when the orchestrator is absent."""
+    try:
+        import orchestrator
+
+        refs = orchestrator.reference_numbers(study_path, profile)
+    except Exception as e:  # noqa: BLE001  the table is still worth printing without it
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        _note(f"published reference numbers not read: {first}")
+        return spec
+    if not refs:
+        return spec
+    paper = {row: dict(values) for row, values in spec.paper.items()}
+    for row, (_, _, values) in refs.items():
+        paper[row] = dict(values)  # the paper's other columns describe another model
+    which = "; ".join(f"{row}: {model}" + ("" if dataset == "COCO" else f" ({dataset})")
+                      for row, (model, dataset, _) in refs.items())
+    note = (f"except for the rows profile {profile} evaluates from published checkpoints, "
+            "whose reference is the mask / box AP published for that checkpoint "
+            "(configs/centermask/metafile.yml; COCO val2017 unless marked), not the paper's "
+            f"row: {which}")
+    return replace(spec, paper=paper, reference_note=note)
+
+
 def study_table(study: str | Path | StudyInfo, *, tracking_uri: str | None = None,
                 profile: str | None = None,
                 expected: Mapping[str, Collection[str]] | None = None,
@@ -87,6 +116,8 @@ def study_table(study: str | Path | StudyInfo, *, tracking_uri: str | None = Non
         hashes = sorted({h for hs in (expected or {}).values() for h in hs})
         runs = load_runs(tracking_uri, study=info.name, job_hashes=hashes)
     spec = info.table or auto_table_spec(info, runs)
+    if info.table is not None and info.path is not None:
+        spec = published_references(spec, info.path, profile or info.default_profile)
     if columns is not None:
         spec = with_columns(spec, columns)
     table = build_table(runs, spec, study=info.name, expected=expected, profile=profile,

@@ -110,6 +110,8 @@ class TableSpec:
     paper: PaperRows = field(default_factory=dict)
     paper_ref: str | None = None
     row_header: str = ""
+    #: Says which reference numbers ``paper`` holds when they are not (all) the paper's.
+    reference_note: str | None = None
 
     def row(self, name: str) -> RowSpec:
         for r in self.rows:

@@ -16,7 +16,8 @@ Sub-packages by role, in the order data flows through them (``docs/architecture.
   things live.
 
 Names are imported lazily: ``import orchestrator`` stays cheap for job processes.
-:func:`expected_job_hashes` is what ``analysis`` calls (its one entry into the orchestrator).
+:func:`expected_job_hashes` is what ``analysis`` calls (its entry into the orchestrator), and
+:func:`reference_numbers` for the tables of evaluation profiles (published checkpoints).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ _EXPORTS = {
     "Plan": "orchestrator.study.plan", "PlannedJob": "orchestrator.study.plan",
     "plan_study": "orchestrator.study.plan",
     "expected_job_hashes": "orchestrator.study.plan",
+    "reference_numbers": "orchestrator.study.evaluate",
     "JobQueue": "orchestrator.queue", "open_queue": "orchestrator.queue",
     "Executor": "orchestrator.executors", "make_executor": "orchestrator.executors",
     "Scheduler": "orchestrator.run.scheduler", "Tracker": "orchestrator.run.tracking",

@@ -36,6 +36,9 @@ def _study(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="study file; looked up under experiments/ when not found "
                                  "as given (studies/smoke.yaml)")
     p.add_argument("--profile", default=None, help="study profile (default: its default)")
+    p.add_argument("--weights-dir", default=None,
+                   help="folder of the published weights files of an evaluation profile "
+                        "(overrides its evaluate.weights_dir; also $CM_WEIGHTS_DIR)")
     _shared(p)
 
 

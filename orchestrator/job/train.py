@@ -82,12 +82,9 @@ def fill_empty_coco(test: Mapping[str, Any], evaluators: Any) -> tuple[dict[str,
     return out, filled
 
 
-def run(job: Mapping[str, Any]) -> dict[str, float]:
-    """Train, test and measure one resolved mmengine config; returns the final metrics."""
-    # The only checkpoints resumed here are the ones this job wrote into its own work dir.
-    from centermask_mm.utils import allow_full_checkpoint_load, build_runner
-
-    allow_full_checkpoint_load()
+def job_config(job: Mapping[str, Any]) -> Any:
+    """The job's mmengine ``Config``: its work dir, MLflow vis backend on the job's run and
+    the progress hook added (shared by the training and the evaluation runner)."""
     from mmengine.config import Config
 
     from . import mmengine_plugins  # noqa: F401  (registers the hook/backend)
@@ -95,7 +92,6 @@ def run(job: Mapping[str, Any]) -> dict[str, float]:
     work = Path(job["work_dir"])
     cfg = Config.fromfile(job["config"])
     cfg.work_dir = str(work)
-    cfg.resume = True  # mmengine picks the latest checkpoint in work_dir, if any
     vis = dict(cfg.get("visualizer") or dict(type="DetLocalVisualizer", name="visualizer"))
     backends = [b for b in vis.get("vis_backends") or [dict(type="LocalVisBackend")]
                 if "MLflow" not in str(b.get("type"))]
@@ -107,6 +103,17 @@ def run(job: Mapping[str, Any]) -> dict[str, float]:
     cfg.custom_hooks = [*(cfg.get("custom_hooks") or []),
                         dict(type="CMProgressHook", path=str(work / PROGRESS),
                              priority="VERY_LOW")]
+    return cfg
+
+
+def run(job: Mapping[str, Any]) -> dict[str, float]:
+    """Train, test and measure one resolved mmengine config; returns the final metrics."""
+    # The only checkpoints resumed here are the ones this job wrote into its own work dir.
+    from centermask_mm.utils import allow_full_checkpoint_load, build_runner
+
+    allow_full_checkpoint_load()
+    cfg = job_config(job)
+    cfg.resume = True  # mmengine picks the latest checkpoint in work_dir, if any
     runner = build_runner(cfg)  # honours a config's runner_type, as mmdet's tools do
     client = worker.job_client(job)
     import torch

@@ -12,6 +12,7 @@ import shlex
 import signal
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 from ..study.configs import patch_key_path
@@ -54,6 +55,12 @@ def _load_plan(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..study.plan import plan_study
     from ..study.reader import load_study
 
+    if getattr(args, "weights_dir", None):
+        # Evaluation profiles' weights folder; the environment carries it to every reader
+        # of the plan (orchestrator table with $CM_WEIGHTS_DIR finds the same jobs).
+        from ..study.evaluate import WEIGHTS_ENV
+
+        os.environ[WEIGHTS_ENV] = str(Path(args.weights_dir).expanduser().resolve())
     study = load_study(find_study(args.study))
     return plan_study(study, args.profile, workspace=ws.root, repo_root=REPO_ROOT)
 
@@ -62,6 +69,8 @@ def _banner(plan: Any) -> None:
     _say(f"study {plan.study.name} ({plan.study.path}), profile {plan.profile.name}: "
          f"{len(plan.jobs)} job(s)")
     _say(plan.dataset.banner())
+    for note in plan.notes:  # e.g. rows an evaluation profile leaves out
+        _say(f"note: {note}")
 
 
 # --------------------------------------------------------------------------- plan
@@ -126,8 +135,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
             mlflow_hits = Tracker(uri).finished_jobs(j.job_id for j in plan.jobs)
         except Exception as exc:  # noqa: BLE001 - the plan is still useful without it
             _say(f"(MLflow store {uri} not readable: {exc}; cache column from the queue only)")
+    # Evaluation profiles test published checkpoints: a mode column, and what they load.
+    show_mode = any(j.mode != "train" for j in plan.jobs)
     _say(f"{'#':>3}  {'job':16}  {'levels':32} {'seed':>4}  {'cache':14} {'est.':>8}  "
-         "diff vs base")
+         + (f"{'mode':9} weights (model)" if show_mode else "diff vs base"))
     todo_s: list[float] = []
     unknown = 0
     for i, job in enumerate(plan.jobs, 1):
@@ -148,6 +159,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 todo_s.append(est)
         levels = ",".join(f"{a}={lv}" for a, lv in job.levels.items()) or "(base)"
         diff = "; ".join(f"{k}: {_short(a)} -> {_short(b)}" for k, a, b in job.diff) or "(base)"
+        if show_mode:
+            diff = f"{job.mode:9} " + ("; ".join(f"{a} ({b})" for _, a, b in job.diff)
+                                        if job.mode == "evaluate" else diff)
         _say(f"{i:>3}  {job.job_id:16}  {levels:32} {job.seed:>4}  {cache:14} "
              f"{_fmt_s(est):>8}  {diff}")
     hits = sum(1 for j in plan.jobs if (known.get(j.job_id) is not None and known[

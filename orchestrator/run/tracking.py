@@ -188,6 +188,7 @@ class Tracker:
                 "mlflow.runName": f"{job.name}"}
         tags.update({f"cm.level.{a}": lv for a, lv in job.levels.items()})
         tags.update({f"cm.version.{k}": v for k, v in package_versions().items()})
+        tags.update({"cm.mode": job.mode, **job.tags})  # evaluate: the weights file, sha256
         tags.update(source_tags(plan))
         tags["mlflow.note.content"] = job_note(job)
         run = self.client.create_run(experiment_id, tags=tags, run_name=job.name)

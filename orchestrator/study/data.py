@@ -86,7 +86,10 @@ def resolve_dataset(requested: str, workspace: Path, repo_root: Path,
     from centermask_mm.datasets import toy
 
     env = os.environ.get("CM_TOY_ROOT")
-    root = Path(env).expanduser().resolve() if env else workspace / "data" / "toy"
+    # The set with COCO's categories (evaluation profiles) has its own folder: one folder
+    # for both would regenerate the shared toy set whenever the other kind of study runs.
+    folder = "toy-coco" if getattr(toy_spec, "coco_categories", False) else "toy"
+    root = Path(env).expanduser().resolve() if env else workspace / "data" / folder
     marker = root / "SPEC.json"
     if env and toy_spec is None and marker.exists():
         # $CM_TOY_ROOT points at an existing toy set: use it as it is.
@@ -98,7 +101,7 @@ def resolve_dataset(requested: str, workspace: Path, repo_root: Path,
            if requested == "auto" else "data: toy")
     return Dataset("toy", root, f"toy:{spec.fingerprint}",
                    f"{why} at {root} (cm.dataset=toy:{spec.fingerprint}; toy numbers are "
-                   "not COCO numbers)", tuple(toy.CLASSES))
+                   "not COCO numbers)", toy.classes(spec))
 
 
 # --------------------------------------------------------------------------- binding

@@ -51,6 +51,9 @@ class PlannedJob:
         config_hash: Hash of the resolved config (without data roots and seed).
         diff: ``(key, base value, job value)`` for each key the levels changed.
         family: Config family for time estimates (``<base stem>:<profile>``).
+        mode: ``train`` (train, then test) or ``evaluate`` (test a given checkpoint only;
+            :mod:`orchestrator.study.evaluate`).
+        tags: Extra MLflow tags of the job's run (an evaluation's weights file and hash).
         code: Fingerprint of the project code the job runs (see
             :class:`~orchestrator.study.identity.CodeFingerprint`).
         data_manifest: The data part of its identity (data set tag, annotation file
@@ -65,6 +68,8 @@ class PlannedJob:
     config_hash: str
     diff: list[tuple[str, Any, Any]]
     family: str
+    mode: str = "train"
+    tags: dict[str, str] = field(default_factory=dict)
     code: str = ""
     data_manifest: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -72,7 +77,7 @@ class PlannedJob:
         """What the queue stores about the job (JSON)."""
         return {"study": study.name, "profile": profile.name, "name": self.name,
                 "levels": self.levels, "seed": self.seed, "config_hash": self.config_hash,
-                "family": self.family, "dataset": data.tag}
+                "family": self.family, "dataset": data.tag, "mode": self.mode}
 
 
 @dataclass
@@ -87,6 +92,7 @@ class Plan:
     fingerprint: CodeFingerprint = field(repr=False)
     jobs: list[PlannedJob]
     seconds: dict[str, float]
+    notes: list[str] = field(default_factory=list)  # e.g. rows an evaluation leaves out
 
     def job(self, job_id: str) -> PlannedJob | None:
         return next((j for j in self.jobs if j.job_id == job_id), None)
@@ -192,6 +198,11 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     profile = study.profile(profile_name)
+    if profile.evaluate is not None:  # published checkpoints: tested, not trained
+        from .evaluate import plan_evaluation
+
+        return plan_evaluation(study, profile, workspace=workspace, repo_root=repo_root,
+                               validate_build=validate_build)
     base_name = profile.base or study.base
     base_key: tuple[Any, ...] = ("profiles", profile.name, "base") if profile.base else ("base",)
     try:

@@ -27,7 +27,12 @@ TOP_LEVEL_KEYS: frozenset[str] = frozenset({
     "name", "description", "kind", "base", "data", "axes", "expand", "rows", "exclude",
     "seeds", "profiles", "default_profile", "resources", "table", "retries"})
 PROFILE_KEYS: frozenset[str] = frozenset({
-    "description", "data", "patch", "override", "base", "seeds", "resources"})
+    "description", "data", "patch", "override", "base", "seeds", "resources", "evaluate"})
+#: Keys of a profile's ``evaluate`` section and of one of its ``models`` entries.
+EVALUATE_KEYS: frozenset[str] = frozenset({"weights_dir", "metafile", "models"})
+EVALUATE_MODEL_KEYS: frozenset[str] = frozenset({"levels", "published", "weights", "config"})
+#: The model index ``evaluate.models[].published`` names are looked up in.
+DEFAULT_METAFILE = "configs/centermask/metafile.yml"
 RESOURCE_KEYS: frozenset[str] = frozenset({"gpus_per_job", "cpus_per_job"})
 DATA_CHOICES: tuple[str, ...] = ("auto", "coco", "toy", "none")
 EXPAND_CHOICES: tuple[str, ...] = ("product", "zip", "rows")
@@ -99,6 +104,44 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class EvaluateModel:
+    """One ``evaluate.models`` entry: the combinations it selects and what they test.
+
+    Attributes:
+        levels: axis -> level; a combination with all of them runs this entry (the first
+            entry that matches wins).
+        published: A model ``Name`` of the metafile (its ``Config`` and ``Weights``).
+        weights: Weights file name in the weights folder (overrides the metafile's).
+        config: Config to test with (overrides the metafile's).
+        index: Position in ``models`` (for messages).
+        line: Line of the entry in the study file.
+    """
+
+    levels: Mapping[str, str]
+    published: str | None
+    weights: str | None
+    config: str | None
+    index: int
+    line: int
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    """A profile's ``evaluate`` section: test published checkpoints, train nothing.
+
+    Attributes:
+        weights_dir: Folder of the weights files (repo-relative or absolute;
+            ``$CM_WEIGHTS_DIR`` / ``--weights-dir`` override it).
+        metafile: Model index (mmdet's ``metafile.yml`` format) ``published`` names refer to.
+        models: The entries, in order.
+    """
+
+    weights_dir: str
+    metafile: str
+    models: tuple[EvaluateModel, ...]
+
+
+@dataclass(frozen=True)
 class Profile:
     """A budget for the study (paper schedule on COCO, toy schedule on a CPU...).
 
@@ -112,6 +155,7 @@ class Profile:
         seeds: Seeds replacing the study's for this profile, or ``None``.
         resources: Resources of the profile's jobs.
         line: Line of the profile in the study file (0 for the implicit one).
+        evaluate: Evaluation only (no training): see :mod:`orchestrator.study.evaluate`.
     """
 
     name: str
@@ -122,6 +166,7 @@ class Profile:
     resources: Resources
     line: int
     override: Mapping[str, Any] = field(default_factory=dict)
+    evaluate: Evaluate | None = None
 
 
 @dataclass(frozen=True)
@@ -345,6 +390,43 @@ def _selection(r: _Reader, value: Any, path: Path_, axes: Mapping[str, Axis], *,
     return out
 
 
+def _evaluate(r: _Reader, value: Any, path: Path_, axes: Mapping[str, Axis]) -> Evaluate:
+    """A profile's ``evaluate`` section (metafile names are checked by the planner)."""
+    raw = r.mapping(value, path, EVALUATE_KEYS)
+    weights_dir = raw.get("weights_dir")
+    if not isinstance(weights_dir, str) or not weights_dir:
+        r.bad((*path, "weights_dir"), "evaluate needs 'weights_dir': the folder holding the "
+                                      "weights files (repo-relative or absolute)")
+        weights_dir = ""
+    metafile = raw.get("metafile", DEFAULT_METAFILE)
+    if not isinstance(metafile, str) or not metafile:
+        r.bad((*path, "metafile"), "metafile must be a path (repo-relative or absolute)")
+        metafile = DEFAULT_METAFILE
+    models_raw = raw.get("models")
+    if not isinstance(models_raw, list) or not models_raw:
+        r.bad((*path, "models"), "evaluate needs 'models': a list of {levels, published} "
+                                 "(a metafile model name) or {levels, weights, config}")
+        models_raw = []
+    models = []
+    for i, m_raw in enumerate(models_raw):
+        mpath = (*path, "models", i)
+        m = r.mapping(m_raw, mpath, EVALUATE_MODEL_KEYS)
+        levels = _selection(r, m.get("levels"), (*mpath, "levels"), axes, complete=False)
+        fields = {}
+        for key in ("published", "weights", "config"):
+            v = m.get(key)
+            if v is not None and (not isinstance(v, str) or not v):
+                r.bad((*mpath, key), f"{key} must be a non-empty string, got {v!r}")
+                v = None
+            fields[key] = v
+        if m and not fields["published"] and not (fields["weights"] and fields["config"]):
+            r.bad(mpath, "name a metafile model ('published: <Name>') or give both 'weights' "
+                         "(a file name in weights_dir) and 'config'")
+        models.append(EvaluateModel(levels, fields["published"], fields["weights"],
+                                    fields["config"], i, r.line(mpath)))
+    return Evaluate(weights_dir, metafile, tuple(models))
+
+
 def parse_study(text: str, path: str | Path) -> Study:
     """Validate the study text (``path`` is used in messages and to resolve nothing else).
 
@@ -428,7 +510,9 @@ def parse_study(text: str, path: str | Path) -> Study:
             base=p_base,
             seeds=r.seeds(p["seeds"], (*ppath, "seeds")) if "seeds" in p else None,
             resources=r.resources(p.get("resources"), (*ppath, "resources"), resources),
-            line=r.line(ppath))
+            line=r.line(ppath),
+            evaluate=_evaluate(r, p["evaluate"], (*ppath, "evaluate"), axes)
+            if "evaluate" in p else None)
     if not profiles:
         profiles["default"] = Profile("default", data, {}, None, None, resources, 0)
     default_profile = raw.get("default_profile", next(iter(profiles)))
