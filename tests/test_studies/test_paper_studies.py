@@ -200,6 +200,8 @@ def plans(tmp_path_factory: pytest.TempPathFactory, tiny_toy: Path
         for path in study_files():
             study = load_study(path)
             for profile in study.profiles:
+                if study.profiles[profile].evaluate is not None:
+                    continue  # published checkpoints: test_published_profiles below
                 out[(path.name, profile)] = (study, plan_study(
                     study, profile, workspace=workspace, repo_root=REPO_ROOT))
         yield out
@@ -323,7 +325,7 @@ def test_every_study_has_paper_and_toy_profiles(plans: dict) -> None:
         study = load_study(path)
         assert {"paper", "toy"} <= set(study.profiles) or path.name == "smoke.yaml"
         for profile in study.profiles:
-            assert (path.name, profile) in plans
+            assert (path.name, profile) in plans or study.profiles[profile].evaluate
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED) + ["smoke.yaml"])
@@ -498,3 +500,128 @@ def _values_of(node: Any, key: str) -> list[Any]:
     if isinstance(node, list | tuple):
         return [x for v in node for x in _values_of(v, key)]
     return []
+
+
+# --------------------------------------------------------------------------- published
+
+#: study file -> profile -> {table row: the metafile model its evaluation job tests}; the
+#: table rows not listed have no published checkpoint (plan notes them).
+PUBLISHED: dict[str, dict[str, dict[str, str]]] = {
+    "centermask_table3.yaml": {"published": {
+        "MobileNetV2": "centermask-mb_mobilenetv2_fpn_ms-3x_coco",
+        "VoVNetV2-19": "centermask-mb_v2-19-ese_fpn_ms-3x_coco",
+        "ResNet-50": "centermask-mb_r50-caffe_fpn_ms-3x_coco",
+        "VoVNetV2-39": "centermask-mb_v2-39-ese_fpn_ms-3x_coco",
+        "ResNet-101": "centermask-mb_r101-caffe_fpn_ms-3x_coco",
+        "VoVNetV2-57": "centermask-mb_v2-57-ese_fpn_ms-3x_coco",
+        "ResNeXt-101": "centermask-mb_x101-32x8d_fpn_ms-3x_coco",
+        "VoVNetV2-99": "centermask-mb_v2-99-ese_fpn_ms-3x_coco"}},
+    "centermask_table5.yaml": {"published": {
+        "CenterMask (R-101-FPN)": "centermask-mb_r101-caffe_fpn_ms-2x_coco",
+        "CenterMask* (R-101-FPN)": "centermask-mb_r101-caffe_fpn_ms-3x_coco",
+        "CenterMask (X-101-FPN)": "centermask-mb_x101-32x8d_fpn_ms-3x_coco",
+        "CenterMask (V-99-FPN)": "centermask-mb_v2-99-ese_fpn_ms-3x_coco",
+        "CenterMask-Lite (M-v2-FPN)": "centermask-lite-mb_mobilenetv2_fpn_ms-4x_coco",
+        "CenterMask-Lite (V-19-FPN)": "centermask-lite-mb_v2-19-ese_fpn_ms-4x_coco",
+        "CenterMask-Lite (R-50-FPN)": "centermask-lite-mb_r50-caffe_fpn_ms-4x_coco",
+        "CenterMask-Lite (V-39-FPN)": "centermask-lite-mb_v2-39-ese_fpn_ms-4x_coco"}},
+    "centermask_lite.yaml": {
+        "published": {
+            "CenterMask-Lite (M-v2-FPN)": "centermask-lite-mb_mobilenetv2_fpn_ms-4x_coco",
+            "CenterMask-Lite (V-19-FPN)": "centermask-lite-mb_v2-19-ese_fpn_ms-4x_coco",
+            "CenterMask-Lite (R-50-FPN)": "centermask-lite-mb_r50-caffe_fpn_ms-4x_coco",
+            "CenterMask-Lite (V-39-FPN)": "centermask-lite-mb_v2-39-ese_fpn_ms-4x_coco"},
+        "published-centermask2": {
+            "CenterMask-Lite (M-v2-FPN)": "centermask-lite_mobilenetv2-bgr_fpn_ms-4x_coco",
+            "CenterMask-Lite (V-19-FPN)": "centermask-lite_v2-19-ese_fpn_ms-4x_coco",
+            "CenterMask-Lite (V-39-FPN)": "centermask-lite_v2-39-ese_fpn_ms-4x_coco"}},
+}
+
+
+def _metafile() -> dict[str, dict[str, Any]]:
+    import yaml
+
+    data = yaml.safe_load((REPO_ROOT / "configs" / "centermask" / "metafile.yml").read_text())
+    return {m["Name"]: m for m in data["Models"]}
+
+
+@pytest.fixture(scope="module")
+def published_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """(workspace, weights folder): a stand-in file (distinct bytes) under every published
+    weights name, a tiny toy set labelled with COCO's categories, COCO hidden."""
+    from centermask_mm.datasets import toy
+
+    workspace = tmp_path_factory.mktemp("published-ws")
+    weights = tmp_path_factory.mktemp("published-weights")
+    for name, m in _metafile().items():
+        if m.get("Weights"):
+            (weights / m["Weights"]).write_bytes(name.encode())
+    coco_toy = toy.generate(workspace / "coco-toy", toy.ToySpec(
+        num_train=1, num_val=2, height=64, width=64, max_objects=2, coco_categories=True))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CM_COCO_ROOT", str(workspace / "no-coco"))
+        mp.setenv("CM_TOY_ROOT", str(coco_toy))
+        mp.setenv("CM_WEIGHTS_DIR", str(weights))
+        yield workspace, weights
+
+
+@pytest.mark.parametrize("name,profile", [(n, p) for n, ps in sorted(PUBLISHED.items())
+                                          for p in ps])
+def test_published_profiles(published_env: tuple[Path, Path], name: str, profile: str
+                            ) -> None:
+    """Every row with a published checkpoint gets one evaluation job that tests the metafile
+    model's file with the metafile model's config (80 classes kept); the other rows are
+    left out with a note; the table's reference numbers are the metafile's AP."""
+    import orchestrator
+
+    workspace, weights = published_env
+    study = load_study(STUDIES / name)
+    plan = plan_study(study, profile, workspace=workspace, repo_root=REPO_ROOT,
+                      validate_build=False)
+    meta, expected = _metafile(), PUBLISHED[name][profile]
+    rows = table_rows(study)
+    for row, model in expected.items():
+        (job,) = jobs_of_row(plan, rows[row])
+        runner = job.config["job_runner"]
+        assert job.mode == "evaluate" and job.tags["cm.published_model"] == model, row
+        assert runner["weights"] == str(weights / meta[model]["Weights"]), row
+        assert job.tags["cm.weights_file"] == meta[model]["Weights"]
+        mirror = load_base(REPO_ROOT / meta[model]["Config"])
+        assert job.config["model"]["backbone"] == mirror["model"]["backbone"], row
+        assert {job.config["model"]["bbox_head"]["num_classes"]} == {80}, row
+    assert len(plan.jobs) == len(expected), f"{name}: one job per published row"
+    left_out = [r for r in rows if r not in expected]
+    assert len(plan.notes) == len(left_out)
+    for row in left_out:
+        assert any(repr(row) in n and "no published model" in n for n in plan.notes), row
+    refs = orchestrator.reference_numbers(STUDIES / name, profile)
+    assert set(refs) == set(expected)
+    for model, dataset, values in refs.values():
+        results: dict[str, dict[str, float]] = {}
+        for r in meta[model]["Results"]:
+            results.setdefault(r["Dataset"], {}).update(r["Metrics"])
+        assert dataset == ("COCO" if "COCO" in results else "COCO test-dev")
+        assert values == {"segm_mAP": results[dataset]["mask AP"],
+                          "bbox_mAP": results[dataset]["box AP"]}
+
+
+def test_published_weights_missing_is_a_plan_error(published_env: tuple[Path, Path],
+                                                   tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the files, planning Table 3's published profile names each missing file and
+    its row, at the line of its models entry; nothing is planned."""
+    from orchestrator.study.errors import StudyError
+
+    workspace, _ = published_env
+    monkeypatch.setenv("CM_WEIGHTS_DIR", str(tmp_path))
+    study = load_study(STUDIES / "centermask_table3.yaml")
+    with pytest.raises(StudyError) as err:
+        plan_study(study, "published", workspace=workspace, repo_root=REPO_ROOT,
+                   validate_build=False)
+    problems = err.value.problems
+    assert len(problems) == len(PUBLISHED["centermask_table3.yaml"]["published"])
+    meta = _metafile()
+    expected = PUBLISHED["centermask_table3.yaml"]["published"]
+    for i, (p, (row, model)) in enumerate(zip(problems, expected.items(), strict=True)):
+        assert str(tmp_path / meta[model]["Weights"]) in p.message and repr(row) in p.message
+        assert p.line == study.line("profiles", "published", "evaluate", "models", i) > 0
