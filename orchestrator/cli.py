@@ -36,6 +36,12 @@ def _study(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="study file; looked up under experiments/ when not found "
                                  "as given (studies/smoke.yaml)")
     p.add_argument("--profile", default=None, help="study profile (default: its default)")
+    p.add_argument("--set", action="append", default=None, metavar="KEY=VALUE",
+                   help="override a config key for every job (YAML value, checked like a "
+                        "study patch; repeatable): an ad-hoc study '<name>+<digest>'")
+    p.add_argument("--sweep", action="append", default=None, metavar="KEY=V1,V2,...",
+                   help="one job per value of a config key, crossed with the study's jobs "
+                        "(repeatable): an ad-hoc study '<name>+<digest>'")
     p.add_argument("--weights-dir", default=None,
                    help="folder of the published weights files of an evaluation profile "
                         "(overrides its evaluate.weights_dir; also $CM_WEIGHTS_DIR)")

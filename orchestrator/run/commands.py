@@ -61,8 +61,26 @@ def _load_plan(args: argparse.Namespace, ws: Workspace) -> Any:
         from ..study.evaluate import WEIGHTS_ENV
 
         os.environ[WEIGHTS_ENV] = str(Path(args.weights_dir).expanduser().resolve())
-    study = load_study(find_study(args.study))
+    study = with_overrides(args, load_study(find_study(args.study)))
     return plan_study(study, args.profile, workspace=ws.root, repo_root=REPO_ROOT)
+
+
+def with_overrides(args: argparse.Namespace, study: Any) -> Any:
+    """The study, or the ad-hoc study its ``--set``/``--sweep`` options make of it.
+
+    Raises:
+        StudyError: A malformed option (the planner reports keys and values).
+    """
+    from ..study.overrides import apply_overrides, parse_overrides
+
+    overrides = parse_overrides(getattr(args, "set", None) or (),
+                                getattr(args, "sweep", None) or ())
+    return apply_overrides(study, args.profile, overrides)
+
+
+def _target(args: argparse.Namespace, plan: Any) -> str:
+    """What later commands name the study by: the file, or an ad-hoc study's name."""
+    return plan.study.name if plan.study.origins else args.study
 
 
 def _banner(plan: Any) -> None:
@@ -268,9 +286,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     _say(f"orchestrator overhead: plan {plan.seconds['total']:.2f} s, MLflow server start "
          f"{setup_s:.1f} s, per job prepare (work dir, config, MLflow run) "
          f"{statistics.median(prep):.2f} s median")
-    _say(f"see: {hint(args, 'status', args.study)}\n"
-         f"     {hint(args, 'ui')}\n"
-         f"     {hint(args, 'table', args.study, profile=args.profile)}")
+    _say(f"see: {hint(args, 'status', _target(args, plan))}\n"
+         f"     {hint(args, 'ui')}"
+         + ("" if plan.study.origins else  # an ad-hoc study has no table section
+            f"\n     {hint(args, 'table', args.study, profile=args.profile)}"))
     return 0 if summary.ok else 1
 
 

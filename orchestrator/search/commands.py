@@ -21,7 +21,9 @@ from .tracking import SearchTracker
 
 
 def _load(args: argparse.Namespace, ws: Workspace) -> SearchPlan:
-    study = load_study(find_study(args.study))
+    from ..run.commands import with_overrides
+
+    study = with_overrides(args, load_study(find_study(args.study)))  # --set (no --sweep)
     return plan_search(study, args.profile, workspace=ws.root, repo_root=REPO_ROOT)
 
 

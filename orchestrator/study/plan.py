@@ -232,7 +232,8 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
                    for k in level.patch):
                 continue  # a '?' key the base lacks may apply after another axis's level
             h = config_hash(tree)
-            if level.patch and h == base_hash:
+            if level.patch and h == base_hash and study.origin(_level_path(level)) is None:
+                # (A --sweep may list the base's own value among the others.)
                 keys = ", ".join(level.patch)
                 problems.append(study.problem(
                     _level_path(level), f"no-op level: {keys} already "

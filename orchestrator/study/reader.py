@@ -191,6 +191,9 @@ class Study:
     table: Mapping[str, Any] | None
     raw: Mapping[str, Any] = field(repr=False)
     lines: Mapping[Path_, int] = field(repr=False)
+    #: Key paths that came from the command line (``--set``/``--sweep``; see
+    #: :mod:`orchestrator.study.overrides`) -> the option, which problems name instead.
+    origins: Mapping[Path_, str] = field(default_factory=dict, repr=False)
 
     def line(self, *path: Any) -> int:
         """Line of ``path`` in the file, or of its nearest ancestor that has one."""
@@ -201,7 +204,19 @@ class Study:
 
     def problem(self, path: Iterable[Any], message: str) -> Problem:
         path = tuple(path)
+        option = self.origin(path)
+        if option is not None:  # a --set/--sweep: "command line: --set a.b=1: message"
+            return Problem("command line", 0, option, message)
         return Problem(str(self.path), self.line(*path), ".".join(map(str, path)), message)
+
+    def origin(self, path: Iterable[Any]) -> str | None:
+        """The command-line option ``path`` (or an ancestor of it) came from, if any."""
+        p: Path_ = tuple(path)
+        while p:
+            if p in self.origins:
+                return self.origins[p]
+            p = p[:-1]
+        return None
 
     def profile(self, name: str | None) -> Profile:
         name = name or self.default_profile

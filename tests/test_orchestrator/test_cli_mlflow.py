@@ -92,3 +92,38 @@ def test_runs_read_well_in_mlflow(study: Path, tmp_path: Path, mlflow_template: 
     parent = client.search_runs([exp.experiment_id], "tags.`cm.role` = 'study'")[0]
     assert parent.info.run_name == "readable [t]"
     assert parent.data.tags["mlflow.source.git.commit"] == commit
+
+
+@pytest.mark.slow  # a whole run of 4 jobs with tracking; test_overrides.py is the fast check
+def test_a_sweep_is_an_adhoc_study_in_the_same_queue_and_mlflow(
+        study: Path, tmp_path: Path, mlflow_template: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.queue import SqliteQueue
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    shutil.copy(mlflow_template, ws / "mlflow.db")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    argv = ["--workspace", str(ws), "run", str(study), "--parallel", "1", "--latency-images",
+            "0", "--set", "job_runner.step_s=0.01", "--sweep",
+            "optim_wrapper.optimizer.momentum=0.8,0.9"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    name = out.split("study ", 1)[1].split(" ", 1)[0]
+    assert name.startswith("readable+") and len(name) == len("readable+") + 6
+    assert f"see: orchestrator status {name} --workspace {ws}" in out
+    jobs = SqliteQueue(ws / "queue.db").jobs(name)
+    assert len(jobs) == 4 and {j.state for j in jobs} == {"succeeded"}
+    client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(name)
+    assert "[ad-hoc: --set job_runner.step_s=0.01 --sweep optim_wrapper.optimizer.momentum=" \
+           "0.8,0.9]" in exp.tags["mlflow.note.content"]
+    runs = client.search_runs([exp.experiment_id], "tags.`cm.role` = 'job'")
+    assert sorted(r.info.run_name for r in runs) == [
+        "high · momentum=0.8 · seed 0", "high · momentum=0.9 · seed 0",
+        "low · momentum=0.8 · seed 0", "low · momentum=0.9 · seed 0"]
+    # The same command line again: the same study, nothing to do.
+    assert main(argv) == 0
+    assert "nothing to do: all 4 job(s) already finished" in capsys.readouterr().out
