@@ -121,7 +121,9 @@ def test_data_toy(tmp_path):
 
 def test_ui_serves_the_workspace_store_on_loopback(tmp_path, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr("os.execv", lambda exe, argv: calls.append(argv))
+    # The server itself (and waiting for it) is test_cli_ui.py's; here: what is started.
+    monkeypatch.setattr("orchestrator.run.ui.serve_web_ui",
+                        lambda what, argv, *a, **k: calls.append(argv) or 0)
     assert main(["ui", "--workspace", str(tmp_path / "ws"), "--port", "5123"]) == 0
     (argv,) = calls
     assert argv[1:4] == ["-m", "mlflow", "ui"]
