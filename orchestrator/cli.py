@@ -58,6 +58,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                    help="Ray cluster address for --executor ray (default: a local Ray)")
     p.add_argument("--latency-images", type=int, default=10,
                    help="images each job times for time_ms (0: skip)")
+    p.add_argument("--progress", choices=("auto", "live", "plain"), default="auto",
+                   help="live: a redrawn block with one line per running job (rich); plain: "
+                        "log lines every 15 s; auto: live on a terminal (default)")
     p.add_argument("--system-metrics", action="store_true",
                    help="jobs log MLflow system metrics (CPU, memory, GPU; system/*) every 10 s")
 

@@ -266,12 +266,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _term)
+    from .progress import make_display
+
+    display = make_display(getattr(args, "progress", "auto"), _say, settings.progress_s)
     sched = Scheduler(plan, queue, executor, ws, tracker, worker_uri, exp_id, parent,
-                      settings, out=_say)
+                      settings, out=display.event, display=display)
     summary = None
     try:
         summary = sched.run()
     finally:
+        display.close()
         signal.signal(signal.SIGTERM, previous)
         executor.shutdown()
         try:

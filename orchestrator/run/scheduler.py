@@ -40,6 +40,7 @@ from ..queue import (
 from ..study.configs import dump_config
 from ..study.plan import Plan, PlannedJob
 from ..workspace import REPO_ROOT, Workspace
+from .progress import Display, JobView, PlainDisplay, Snapshot, job_seconds, study_eta
 from .tracking import Tracker
 
 Printer = Callable[[str], None]
@@ -138,18 +139,25 @@ class Scheduler:
         experiment_id: MLflow experiment of the study.
         parent_id: The study's parent run.
         settings: Timing knobs.
-        out: Where progress lines go.
+        out: Where event lines go (a job started, ended, failed).
+        display: Where progress goes (default: plain lines to ``out`` every
+            ``settings.progress_s``; ``orchestrator run`` shows a live one on a terminal).
     """
 
     def __init__(self, plan: Plan, queue: JobQueue, executor: Executor, workspace: Workspace,
                  tracker: Tracker | None = None, worker_uri: str | None = None,
                  experiment_id: str | None = None, parent_id: str | None = None,
-                 settings: Settings | None = None, out: Printer = print) -> None:
+                 settings: Settings | None = None, out: Printer = print,
+                 display: Display | None = None) -> None:
         self.plan, self.queue, self.executor, self.ws = plan, queue, executor, workspace
         self.tracker, self.worker_uri = tracker, worker_uri
         self.experiment_id, self.parent_id = experiment_id, parent_id
         self.settings = settings or Settings()
         self.out = out
+        self.display: Display = display or PlainDisplay(out, self.settings.progress_s)
+        self._durations: list[float] = []  # of the jobs that succeeded in this run
+        self._history_s: float | None = None
+        self._history_read = False
         self.owner = default_owner()
         self._jobs = {j.job_id: j for j in plan.jobs}
         self._owned: dict[str, JobRecord] = {}
@@ -227,6 +235,7 @@ class Scheduler:
         ok = outcome.returncode == 0 and (work / RESULT).exists()
         if ok:
             self.queue.finish(outcome.job_id, self.owner, SUCCEEDED)
+            self._durations.append(took)
             self.out(f"  done    {self._label(outcome.job_id)} in {_fmt_s(took)} "
                      f"on {outcome.device}")
             return
@@ -251,6 +260,39 @@ class Scheduler:
                  f"          log: {log}; {then}")
 
     # ------------------------------------------------------------------ progress
+
+    def snapshot(self, counts: dict[str, int]) -> Snapshot:
+        """What the display shows now: the headline, each running job's progress (its
+        ``progress.json``), and the study ETA from the measured job and iteration times."""
+        now = time.time()
+        jobs = [JobView.read(self.ws.job_dir(j) / PROGRESS, j,
+                             getattr(self._jobs.get(j), "name", ""),
+                             now - self._started_at.get(j, now)) for j in self._owned]
+        eta = None
+        if counts[RUNNING] or counts[QUEUED]:
+            if not self._history_read:  # earlier runs of the same configs, read once
+                import statistics
+
+                same = [r.duration for r in self.queue.jobs(states=[SUCCEEDED])
+                        if r.duration and r.family in {j.family for j in self._jobs.values()}]
+                self._history_s = float(statistics.median(same)) if same else None
+                self._history_read = True
+            per_job = job_seconds(self._durations, jobs, self._history_s)
+            slots = max(1, len(self._owned), self.executor.slots(self._probe()))
+            eta = study_eta(jobs, counts[QUEUED], slots, per_job)
+        return Snapshot(self._headline(counts), jobs, eta)
+
+    def _headline(self, counts: dict[str, int]) -> str:
+        headline = getattr(self, "headline", None)  # a subclass's (a search's trials)
+        if headline is not None:
+            return str(headline(counts))
+        if type(self)._progress is not Scheduler._progress:  # a subclass's progress line
+            return self._progress(counts).split(" | ")[0]
+        total = sum(counts.values()) - counts[CANCELLED]
+        parts = [f"{counts[SUCCEEDED]}/{total} done", f"{counts[RUNNING]} running"]
+        parts += [f"{counts[k]} {k}" for k in (FAILED, QUEUED) if counts[k]]
+        return f"[{_fmt_s(time.time() - self._t0)}] {self.plan.study.name}: " + \
+            ", ".join(parts)
 
     def _progress(self, counts: dict[str, int]) -> str:
         total = sum(counts.values()) - counts[CANCELLED]
@@ -288,7 +330,7 @@ class Scheduler:
         """Run until no job of the study is queued or running; returns the counts."""
         s, study = self.settings, self.plan.study.name
         summary = Summary(counts={})
-        last_beat = last_progress = 0.0
+        last_beat = 0.0
         waiting_note = False
         try:
             while True:
@@ -328,9 +370,7 @@ class Scheduler:
                         self._record(outcome)
                         changed = True
                 counts = self.counts()
-                if changed or now - last_progress >= s.progress_s:
-                    self.out(self._progress(counts))
-                    last_progress = now
+                self.display.update(self.snapshot(counts), changed)
                 if not self._owned and counts[QUEUED] == 0:
                     if counts[RUNNING] == 0:
                         break

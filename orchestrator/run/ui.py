@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from typing import Any
 
 #: MLflow 3's UI opens experiments in its GenAI view unless the page asks for the classic
 #: one; the choice travels in this query parameter (and the UI keeps it while navigating).
@@ -22,9 +23,10 @@ CLASSIC_VIEW = "workflowType=machine_learning"
 
 
 def ui_command(uri: str, port: int) -> list[str]:
-    """The server process: ``mlflow ui`` on 127.0.0.1."""
+    """The server process: ``mlflow ui`` on 127.0.0.1, one worker (MLflow's default of 4
+    each import MLflow before the first answer: minutes on a busy 2-core machine)."""
     return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host",
-            "127.0.0.1", "--port", str(port)]
+            "127.0.0.1", "--port", str(port), "--workers", "1"]
 
 
 def port_in_use(port: int) -> bool:
@@ -91,8 +93,14 @@ def serve_web_ui(what: str, command: Sequence[str], port: int, health: str, page
     base = f"http://127.0.0.1:{port}"
     say(f"starting the {what} on port {port}; waiting for it to answer (up to "
         f"{timeout_s:.0f} s) ...")
-    # Its own process group: Ctrl-C reaches only us, and we stop the server and any workers.
+    # Its own process group: Ctrl-C reaches only us, and we stop the server and any workers
+    # (SIGTERM too: it ends up in the same clean-up).
     proc = subprocess.Popen(list(command), start_new_session=True)
+
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _term)
     try:
         up = wait_until_up(base + health, proc, timeout_s,
                            tick=lambda s: say(f"  ... still starting ({s:.0f} s)"))
@@ -108,6 +116,7 @@ def serve_web_ui(what: str, command: Sequence[str], port: int, health: str, page
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGTERM, previous)
         _stop(proc)
 
 
