@@ -184,7 +184,7 @@ def test_evaluation_study_end_to_end(write_study, published, workspace, coco_toy
     assert not client.get_metric_history(run.info.run_id, "loss")  # nothing trained
 
     # A second evaluation job on the same file (another test subset): no conversion.
-    second = path.read_text().replace("indices: 3", "indices: 2")
+    second = path.read_text().replace("indices: 3", "indices: 1")
     path2 = write_study(second.replace("name: published-fixture", "name: published-two"),
                         name="two.yaml")
     assert main(["run", str(path2), "--profile", "published", "--workspace",
