@@ -91,6 +91,13 @@ def _ui_args(p: argparse.ArgumentParser) -> None:
     _shared(p)
 
 
+def _dashboard_args(p: argparse.ArgumentParser) -> None:
+    _study(p)
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--wait", type=float, default=120.0,
+                   help="seconds to wait for the server to answer before giving up (120)")
+
+
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", choices=("toy",))
     p.add_argument("toy_args", nargs=argparse.REMAINDER,
@@ -140,6 +147,9 @@ COMMANDS: tuple[Command, ...] = (
             analysis_cli.FIGURE_DESCRIPTION),
     Command("trials", "a search study's trials, best config and parameter importances",
             _study, "orchestrator.search.commands:cmd_trials"),
+    Command("dashboard", "optuna-dashboard over a search study's Optuna storage (trials "
+            "link their MLflow runs)", _dashboard_args,
+            "orchestrator.search.commands:cmd_dashboard"),
     Command("bench", "latency (stage breakdown), throughput and memory of configs",
             bench_cli.add_arguments, f"{_RUN}:cmd_bench", bench_cli.DESCRIPTION),
 )

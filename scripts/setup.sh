@@ -72,7 +72,7 @@ fi
 # pyproject.toml changed since the last successful set-up.
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -x "$VENV/bin/orchestrator" ]; then
   log "installing centermask-mm (editable) with dev, notebook, ray and deploy extras"
-  $PIP install -q --no-build-isolation -e ".[dev,notebooks,ray,deploy]"
+  $PIP install -q --no-build-isolation -e ".[dev,notebooks,ray,deploy,dashboard]"
   # openmim 0.3.9 depends on opendatalab, which pins setuptools 60 and would break
   # torch's requirement: install it without deps (its runtime deps are in pyproject).
   $PIP install -q --no-deps "openmim==0.3.9"

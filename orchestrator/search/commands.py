@@ -219,6 +219,43 @@ def _not_run(sp: SearchPlan, args: argparse.Namespace) -> str:
             f"{', '.join(others)}: {runs}")
 
 
+def dashboard_command(storage_url: str, port: int) -> list[str]:
+    """optuna-dashboard over ``storage_url`` on 127.0.0.1 (its own CLI, this interpreter)."""
+    import sys
+
+    return [sys.executable, "-c", "import sys; from optuna_dashboard._cli import main; "
+            "sys.exit(main())", storage_url, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """``orchestrator dashboard STUDY``: optuna-dashboard over the search's Optuna storage.
+
+    Each trial carries its MLflow run: user attributes ``cm.run_id`` and ``cm.mlflow_run``
+    (the run's page under ``orchestrator ui``'s address); the run carries ``cm.trial``.
+    """
+    import importlib.util
+
+    from ..run.commands import hint
+    from ..run.ui import serve_web_ui
+
+    ws = Workspace.at(getattr(args, "workspace", None))
+    try:
+        sp = _load(args, ws)
+    except StudyError as exc:
+        _say(str(exc))
+        return 2
+    if importlib.util.find_spec("optuna_dashboard") is None:
+        _say("optuna-dashboard is not installed: pip install optuna-dashboard (or "
+             "pip install -e '.[dashboard]'); or point it at the storage yourself: "
+             f"optuna-dashboard {redact(sp.storage_url)}")
+        return 1
+    _say(f"Optuna study {sp.optuna_name!r} in {redact(sp.storage_url)}; a trial's user "
+         "attribute cm.mlflow_run is its MLflow run's page under the MLflow UI's address "
+         f"({hint(args, 'ui')})")
+    return serve_web_ui("optuna-dashboard", dashboard_command(sp.storage_url, args.port),
+                        args.port, "/api/meta", "dashboard/", args.wait, _say)
+
+
 def cmd_trials(args: argparse.Namespace) -> int:
     """``orchestrator trials STUDY``: the search's trials, best config and importances."""
     ws = Workspace.at(getattr(args, "workspace", None))

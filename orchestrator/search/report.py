@@ -10,6 +10,10 @@ from ..study.configs import dump_config
 from .planner import JOB_ATTR, ORPHAN_ATTR, RUN_ATTR, SearchPlan, _fmt, _say, without_hook
 from .space import redact
 
+#: Trial user attribute: the trial's MLflow run page, relative to the UI's address
+#: (``http://127.0.0.1:5000/`` + ``#/experiments/<id>/runs/<run id>``).
+MLFLOW_PAGE_ATTR = "cm.mlflow_run"
+
 
 def best_trial(trials: Any, direction: str) -> Any:
     """The best complete trial, or ``None`` when no complete trial is better than another.

@@ -26,6 +26,7 @@ from .planner import (
     TrialJob,
     _fmt,
 )
+from .report import MLFLOW_PAGE_ATTR
 from .space import check_values
 from .trial import LAST_VALUE, PRUNED_STEP
 
@@ -219,6 +220,10 @@ class SearchScheduler(Scheduler):
             error = error or rec.state
         if rec.run_id:
             self.storage.set_trial_user_attr(trial_id, RUN_ATTR, rec.run_id)
+            if self.experiment_id:  # the run's page: append to the MLflow UI's address
+                self.storage.set_trial_user_attr(
+                    trial_id, MLFLOW_PAGE_ATTR,
+                    f"#/experiments/{self.experiment_id}/runs/{rec.run_id}")
             if self.tracker is not None:
                 try:
                     # a SearchTracker (search.commands builds one) when a tracker is set

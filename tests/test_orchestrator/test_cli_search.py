@@ -77,3 +77,43 @@ def test_trials_names_the_profiles_the_search_ran_under(
     out = capsys.readouterr().out
     assert "no trials under profile 'u'" in out and "ran under profile t:" in out
     assert f"orchestrator trials {path} --profile t --workspace {ws}" in out
+
+
+def test_dashboard_serves_the_search_storage(plan: tuple[Path, Path, SearchPlan],
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """``orchestrator dashboard`` starts optuna-dashboard on the search's storage, and it
+    serves the study (its ``/api/studies`` lists it)."""
+    pytest.importorskip("optuna_dashboard")
+    import json
+    import socket
+    import subprocess
+    import urllib.request
+
+    from orchestrator.run.ui import _stop, wait_until_up
+
+    path, ws, sp = plan
+    Path(sp.storage_url.removeprefix("sqlite:///")).parent.mkdir(parents=True)
+    optuna.create_study(study_name=sp.optuna_name, storage=make_storage(sp.storage_url),
+                        direction="maximize")
+    started: list[list[str]] = []
+    monkeypatch.setattr("orchestrator.run.ui.serve_web_ui",
+                        lambda what, argv, port, health, page, *a: started.append(
+                            [*argv, health, page]) or 0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["--workspace", str(ws), "dashboard", str(path), "--profile", "t",
+                 "--port", str(port)]) == 0
+    assert "cm.mlflow_run" in capsys.readouterr().out
+    (argv,) = started
+    proc = subprocess.Popen(argv[:-2], start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert wait_until_up(base + argv[-2], proc, timeout_s=120)
+        with urllib.request.urlopen(base + "/api/studies", timeout=10) as r:
+            names = [s["study_name"] for s in json.load(r)["study_summaries"]]
+        assert names == [sp.optuna_name]
+    finally:
+        _stop(proc)
