@@ -28,17 +28,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_json
+from ..faults import fault_point
+
 RESULT = "result.json"
 PROGRESS = "progress.json"
 #: The runner of a job whose config names none: train, test and time an mmengine config.
 DEFAULT_RUNNER = "orchestrator.job.train:run"
 
 
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Atomic JSON write (readers never see half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    tmp.replace(path)
 
 
 def job_client(job: Mapping[str, Any]) -> Any:
@@ -49,9 +47,9 @@ def job_client(job: Mapping[str, Any]) -> Any:
     return MlflowClient(job["tracking_uri"])
 
 
-def _finish_run(job: Mapping[str, Any], metrics: Mapping[str, float],
-                extra_files: list[Path]) -> None:
-    """Log final metrics/artifacts and mark the run succeeded (the job's last act)."""
+def _log_final(job: Mapping[str, Any], metrics: Mapping[str, float],
+               extra_files: list[Path]) -> None:
+    """Log the final metrics and artifacts into the job's run (idempotent on a rerun)."""
     client = job_client(job)
     if client is None:
         return
@@ -66,8 +64,43 @@ def _finish_run(job: Mapping[str, Any], metrics: Mapping[str, float],
         if f.exists():
             client.log_artifact(job["run_id"], str(f),
                                 artifact_path="logs" if f.suffix == ".log" else None)
-    client.set_tag(job["run_id"], "cm.status", "succeeded")
-    client.set_terminated(job["run_id"], "FINISHED")
+
+
+def close_succeeded_run(client: Any, run_id: str) -> None:
+    """Mark the run succeeded and FINISHED, unless it already is (safe to repeat).
+
+    The job process does it after ``result.json``; the orchestrator does it again when it
+    records the success, so a kill between the two never leaves a finished job's run open.
+    """
+    run = client.get_run(run_id)
+    if run.data.tags.get("cm.status") != "succeeded":
+        client.set_tag(run_id, "cm.status", "succeeded")
+    if run.info.status != "FINISHED":
+        client.set_terminated(run_id, "FINISHED")
+
+
+#: Exception types that come back on every attempt: the job fails without a retry.
+DETERMINISTIC = frozenset({"FloatingPointError", "AnnotationError", "DeterministicJobError"})
+
+
+class DeterministicJobError(RuntimeError):
+    """A failure a retry would repeat (the config does not build, the data is bad).
+
+    A runner raises it (``raise DeterministicJobError(...) from exc``); the orchestrator
+    then records the job failed without using another attempt.
+    """
+
+
+def deterministic(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is in :data:`DETERMINISTIC`."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if any(t.__name__ in DETERMINISTIC for t in type(cur).__mro__):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def resolve_runner(name: str) -> Any:
@@ -104,9 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     if result.exists() and json.loads(result.read_text()).get("job_id") == job["job_id"]:
         # Finished before the orchestrator could record it (it was killed): nothing to redo.
         print(f"job {job['job_id']} already finished; see {result}")
+        if (client := job_client(job)) is not None:
+            close_succeeded_run(client, job["run_id"])
         return 0
     print(f"=== job {job['job_id']} attempt {job.get('attempt', 1)} "
           f"started {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}", flush=True)
+    fault_point("job.started")
     t0 = time.time()
     monitor = _system_metrics(job)
     try:
@@ -114,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         traceback.print_exc()
         write_json(work / "error.json", {"type": type(exc).__name__, "message": str(exc),
+                                         "deterministic": deterministic(exc),
                                          "traceback": traceback.format_exc()})
         return 1
     finally:
@@ -122,14 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.time()
     write_json(work / "metrics.json", metrics)
     sys.stdout.flush()
-    _finish_run(job, metrics, [work / "metrics.json", work / "worker.log"])
+    _log_final(job, metrics, [work / "metrics.json", work / "worker.log"])
+    fault_point("job.after_metrics")
     t2 = time.time()
     # From the orchestrator writing job.json (just before it starts the process) to main().
     timing = {"startup_s": t_main - float(job.get("prepared_at", t_main)), "job_s": t1 - t0,
               "finish_s": t2 - t1}
+    # result.json first, then the run's state: a kill in between leaves a result the rerun
+    # records (and closes the run for) instead of a finished run whose job runs again.
     write_json(result, {"job_id": job["job_id"], "status": "succeeded",
                         "seconds": t2 - t0, "timing": timing, "metrics": metrics})
     print(f"=== job {job['job_id']} succeeded in {time.time() - t0:.1f} s", flush=True)
+    fault_point("job.after_result")
+    if (client := job_client(job)) is not None:
+        close_succeeded_run(client, job["run_id"])
     return 0
 
 

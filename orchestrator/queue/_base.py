@@ -19,9 +19,10 @@ cancelled``; ``failed | cancelled -> queued`` only through :meth:`JobQueue.retry
   anyone else (or on a job no longer ``running``, e.g. cancelled) change nothing and return
   ``False``. An owner whose heartbeat returns ``False`` has lost the job and must stop it.
 * **Bounded retries.** ``finish(..., "failed", retry=True)`` requeues the job while
-  ``attempts < max_attempts``, otherwise the job becomes ``failed``. :meth:`requeue_stale`
-  applies the same rule to running jobs whose owner is dead or whose heartbeat is older than
-  the timeout.
+  ``attempts < max_attempts``, otherwise the job becomes ``failed``. Only failures of the job
+  itself count: :meth:`requeue_stale` puts running jobs whose owner is dead (or whose
+  heartbeat is older than the timeout) back to ``queued`` *without* charging the attempt,
+  as :meth:`release` does (a killed orchestrator must not use up its jobs' attempts).
 * **Run ids survive retries.** The MLflow run id attached with :meth:`set_run_id` stays with the
   job through requeues, so a retried job logs into the same run.
 * Returned records are snapshots; mutating them does not change the queue.
@@ -175,7 +176,7 @@ class JobQueue(abc.ABC):
     @abc.abstractmethod
     def requeue_stale(self, timeout_s: float,
                       alive: Callable[[str], bool | None] = owner_alive) -> list[str]:
-        """Requeue (or fail, when out of attempts) running jobs whose owner is gone.
+        """Requeue running jobs whose owner is gone, without charging their attempt.
 
         A job is stale when ``alive(owner)`` is ``False`` or, when liveness is unknown
         (``None``), its heartbeat is older than ``timeout_s``.

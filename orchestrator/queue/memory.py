@@ -109,9 +109,9 @@ class MemoryQueue(JobQueue):
                     continue
                 live = alive(job.owner)
                 if live is False or (live is None and now - (job.heartbeat or 0) > timeout_s):
-                    lost = f"lost its owner {job.owner}"
-                    job.state = QUEUED if job.attempts < job.max_attempts else FAILED
-                    job.owner, job.error = None, lost
+                    # The owner died, not the job: the attempt is not charged.
+                    job.state, job.attempts = QUEUED, max(0, job.attempts - 1)
+                    job.owner, job.error = None, f"requeued: its owner {job.owner} died"
                     out.append(job.job_id)
         return out
 

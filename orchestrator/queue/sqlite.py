@@ -166,14 +166,15 @@ class SqliteQueue(JobQueue):
         now = time.time()
         out: list[str] = []
         with self._write() as db:
-            rows = db.execute("SELECT job_id, owner, heartbeat, attempts, max_attempts FROM jobs "
-                              "WHERE state = ?", (RUNNING,)).fetchall()
-            for job_id, owner, beat, attempts, max_attempts in rows:
+            rows = db.execute("SELECT job_id, owner, heartbeat FROM jobs WHERE state = ?",
+                              (RUNNING,)).fetchall()
+            for job_id, owner, beat in rows:
                 live = alive(owner) if owner else False
                 if live is False or (live is None and now - (beat or 0) > timeout_s):
-                    state = QUEUED if attempts < max_attempts else FAILED
-                    db.execute("UPDATE jobs SET state = ?, owner = NULL, error = ? "
-                               "WHERE job_id = ?", (state, f"lost its owner {owner}", job_id))
+                    # The owner died, not the job: the attempt is not charged.
+                    db.execute("UPDATE jobs SET state = ?, owner = NULL, error = ?, "
+                               "attempts = MAX(0, attempts - 1) WHERE job_id = ?",
+                               (QUEUED, f"requeued: its owner {owner} died", job_id))
                     out.append(job_id)
         return out
 

@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..faults import fault_point
 from ..study.configs import patch_key_path
 from ..study.errors import StudyError
 from ..workspace import REPO_ROOT, Workspace, find_study
+from .study_lock import StudyBusy, hold_study_version
 
 # Heavy modules (plan -> mmengine, tracking -> mlflow, executors -> ray) are imported inside
 # the commands so that `orchestrator --help` stays instant.
@@ -214,6 +216,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(str(exc))
         return 2
     _banner(plan)
+    try:
+        # Held until this function returns (or the process dies): no other version of the
+        # study may enqueue, and so detach this version's jobs, meanwhile.
+        lock = hold_study_version(ws.root / "locks", plan.study.name, plan.study.path,
+                                  plan.profile.name)
+    except StudyBusy as exc:
+        _say(str(exc))
+        return 2
     uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
     local_store = _is_local_sqlite(uri)
     queue = SqliteQueue(ws.queue_path)
@@ -224,6 +234,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     tracker = Tracker(uri, ws.artifacts if local_store else None) if unknown else None
     hits = tracker.finished_jobs(unknown) if tracker is not None else {}
     new = enqueue_plan(plan, queue, hits)
+    fault_point("run.enqueued")
     n_plan = len(plan.jobs)
     state = {j.job_id: j.state for j in queue.jobs(plan.study.name)}
     done = sum(1 for j in plan.jobs if state.get(j.job_id) == "succeeded")
@@ -232,7 +243,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     todo = [j for j in plan.jobs if state.get(j.job_id) in ("queued", "running")]
     _say(f"queue {ws.queue_path}: {len(new)} new, {done} already finished, "
          f"{len(failed)} failed earlier, {len(cancelled)} cancelled, {len(todo)} to run")
+    meta_key = f"parent:{plan.study.name}:{plan.profile.name}"
     if not todo:
+        # A run killed after its last job left the parent run (and maybe job runs) open.
+        _close_leftovers(queue, plan, meta_key, uri, ws.artifacts if local_store else None)
+        lock.release()
         if failed or cancelled:
             again = hint(args, "retry", args.study, *(["--failed"] if failed else []),
                          *(["--cancelled"] if cancelled else []))
@@ -246,9 +261,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         tracker = Tracker(uri, ws.artifacts if local_store else None)
     exp_id = tracker.experiment_id(plan.study.name)
     tracker.describe_experiment(plan, exp_id)
-    meta_key = f"parent:{plan.study.name}:{plan.profile.name}"
     parent = tracker.study_run(plan, exp_id, queue.get_meta(meta_key))
     queue.set_meta(meta_key, parent)
+    queue.set_meta(meta_key + ":closed", "")
+    # Job runs a killed orchestrator left RUNNING although the queue finished them.
+    tracker.reconcile(exp_id, {j.job_id: state.get(j.job_id, "") for j in plan.jobs})
 
     executor, slots = open_executor(args, plan.profile.resources)
     _say(f"{executor.describe()}; up to {slots} job(s) at once")
@@ -274,6 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = None
     try:
         summary = sched.run()
+        fault_point("run.all_done")
     finally:
         display.close()
         signal.signal(signal.SIGTERM, previous)
@@ -281,6 +299,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             if summary is not None:  # interrupted: the study run stays open for the rerun
                 tracker.finish_study(parent, summary.counts)
+                queue.set_meta(meta_key + ":closed", "1")
         finally:
             store.stop()
     c = summary.counts
@@ -295,6 +314,32 @@ def cmd_run(args: argparse.Namespace) -> int:
          + ("" if plan.study.origins else  # an ad-hoc study has no table section
             f"\n     {hint(args, 'table', args.study, profile=args.profile)}"))
     return 0 if summary.ok else 1
+
+
+def _close_leftovers(queue: Any, plan: Any, meta_key: str, uri: str,
+                     artifacts: Any) -> None:
+    """Close the parent run (and finished jobs' runs) a killed run left open.
+
+    Only when the queue says the parent was opened and not closed: a clean rerun with
+    nothing to do still never imports MLflow.
+    """
+    parent = queue.get_meta(meta_key)
+    if not parent or queue.get_meta(meta_key + ":closed") == "1":
+        return
+    from .tracking import Tracker
+
+    tracker = Tracker(uri, artifacts)
+    states = {j.job_id: j.state for j in queue.jobs(plan.study.name)}
+    exp = tracker.client.get_experiment_by_name(plan.study.name)
+    if exp is not None:
+        tracker.reconcile(exp.experiment_id, {j.job_id: states.get(j.job_id, "")
+                                              for j in plan.jobs})
+    counts = dict.fromkeys(("queued", "running", "succeeded", "failed", "cancelled"), 0)
+    for j in plan.jobs:
+        counts[states.get(j.job_id, "queued")] += 1
+    if tracker.close_study(parent, counts):
+        _say(f"closed the study's MLflow run {parent}, left open by a run that was killed")
+    queue.set_meta(meta_key + ":closed", "1")
 
 
 # --------------------------------------------------------------------------- status etc.

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_json
 from ..executors import Executor, Launch, Outcome
+from ..faults import fault_point
 from ..job.worker import DEFAULT_RUNNER, PROGRESS, RESULT
 from ..queue import (
     CANCELLED,
@@ -111,7 +113,8 @@ def _error_text(work: Path, log: Path, outcome: Outcome) -> tuple[str, bool]:
         try:
             data = json.loads(err.read_text())
             err.unlink()
-            retryable = data.get("type") != "FloatingPointError"  # NaN comes back on resume
+            # NaN, bad data, a config that does not build: a retry would fail the same way.
+            retryable = not data.get("deterministic", data.get("type") == "FloatingPointError")
             return f"{data.get('type')}: {data.get('message')}", retryable
         except (OSError, ValueError):
             pass
@@ -180,8 +183,9 @@ class Scheduler:
         work = self.ws.job_dir(rec.job_id)
         work.mkdir(parents=True, exist_ok=True)
         config = work / "config.py"
-        if not config.exists():
-            dump_config(job.config, config)
+        # Written at every attempt (atomically, and cheap): a config.py that an older run left
+        # empty or half-written never outlives the next attempt.
+        dump_config(job.config, config)
         run_id = rec.run_id
         if self.tracker is not None:
             t1 = time.perf_counter()
@@ -189,12 +193,13 @@ class Scheduler:
                 assert self.experiment_id is not None and self.parent_id is not None
                 run_id = self.tracker.job_run(self.plan, job, self.experiment_id,
                                               self.parent_id)
+                fault_point("prepare.run_created")  # a rerun finds the run by its job hash
                 self.queue.set_run_id(rec.job_id, run_id)
             else:
                 self.tracker.job_restarted(run_id, rec.attempts)
             self.overhead["mlflow_run_s"].append(time.perf_counter() - t1)
         spec = self.job_spec(rec, job, config, run_id)
-        (work / "job.json").write_text(json.dumps(spec, indent=1))
+        write_json(work / "job.json", spec)
         res = self.plan.profile.resources
         pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                    os.environ.get("PYTHONPATH")]))
@@ -223,6 +228,29 @@ class Scheduler:
             "latency_images": self.settings.latency_images, "prepared_at": time.time(),
             "system_metrics": self.settings.system_metrics}
 
+    def _succeeded(self, rec: JobRecord) -> None:
+        """Record a success in the queue, then in MLflow (both idempotent, in this order)."""
+        fault_point("record.before_finish")
+        self.queue.finish(rec.job_id, self.owner, SUCCEEDED)
+        fault_point("record.after_finish")
+        run_id = rec.run_id or getattr(self.queue.get(rec.job_id), "run_id", None)
+        if self.tracker is not None and run_id:
+            self.tracker.job_succeeded(run_id)
+
+    def _finished_before(self, rec: JobRecord) -> bool:
+        """Whether the claimed job's ``result.json`` exists: it finished, and an orchestrator
+        died before recording it. Records the success instead of running the job again."""
+        try:
+            data = json.loads((self.ws.job_dir(rec.job_id) / RESULT).read_text())
+        except (OSError, ValueError):
+            return False
+        if data.get("job_id") != rec.job_id:
+            return False
+        self._succeeded(rec)
+        self.out(f"  done    {self._label(rec.job_id)}: finished before the last orchestrator "
+                 "died (result.json); recorded, not run again")
+        return True
+
     def _label(self, job_id: str) -> str:
         job = self._jobs.get(job_id)
         return f"{job_id[:8]} ({job.name})" if job else job_id[:8]
@@ -234,7 +262,7 @@ class Scheduler:
         took = time.time() - self._started_at.pop(outcome.job_id, time.time())
         ok = outcome.returncode == 0 and (work / RESULT).exists()
         if ok:
-            self.queue.finish(outcome.job_id, self.owner, SUCCEEDED)
+            self._succeeded(rec)
             self._durations.append(took)
             self.out(f"  done    {self._label(outcome.job_id)} in {_fmt_s(took)} "
                      f"on {outcome.device}")
@@ -255,9 +283,51 @@ class Scheduler:
             self.tracker.job_failed(run_id, error, log, final=state == FAILED,
                                     attempts=rec.attempts)
         then = (f"retrying (attempt {rec.attempts + 1}/{rec.max_attempts})"
-                if state == QUEUED else f"giving up after {rec.attempts} attempt(s)")
+                if state == QUEUED else f"giving up after {rec.attempts} attempt(s)" + (
+                    "" if retryable else " (not retried: it would fail the same way)"))
         self.out(f"  FAILED  {self._label(outcome.job_id)}: {error}\n"
                  f"          log: {log}; {then}")
+
+    # ------------------------------------------------------------------ hooks
+    # What a subclass (a search) builds on; the run loop's own state stays private.
+
+    def job(self, job_id: str) -> PlannedJob | None:
+        """The planned job ``job_id`` (``None``: not part of this plan)."""
+        return self._jobs.get(job_id)
+
+    def add_job(self, job: PlannedJob) -> None:
+        """Make ``job`` part of the plan while running (a search adds its trials'); the
+        caller enqueues it."""
+        if job.job_id not in self._jobs:
+            self.plan.jobs.append(job)
+            self._jobs[job.job_id] = job
+
+    @property
+    def running(self) -> frozenset[str]:
+        """Ids of the jobs this scheduler started and has not recorded yet."""
+        return frozenset(self._owned)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since this scheduler was created."""
+        return time.time() - self._t0
+
+    def room(self) -> int:
+        """Jobs of the plan's resources the executor could take beyond the running and
+        queued ones (may be negative)."""
+        return (self.executor.slots(self._probe()) - len(self._owned)
+                - self.counts()[QUEUED])
+
+    def on_outcome(self, job_id: str) -> None:
+        """Called after an outcome of ``job_id`` is recorded (queue state, MLflow run);
+        a search tells Optuna here. The default does nothing."""
+
+    def headline(self, counts: dict[str, int]) -> str:
+        """The first part of a progress line (the per-job parts follow it)."""
+        total = sum(counts.values()) - counts[CANCELLED]
+        return (f"[{_fmt_s(self.elapsed)}] {self.plan.study.name}: "
+                f"{counts[SUCCEEDED]}/{total} done, {counts[RUNNING]} running, "
+                f"{counts[FAILED]} failed, {counts[QUEUED]} queued")
 
     # ------------------------------------------------------------------ progress
 
@@ -295,10 +365,7 @@ class Scheduler:
             ", ".join(parts)
 
     def _progress(self, counts: dict[str, int]) -> str:
-        total = sum(counts.values()) - counts[CANCELLED]
-        parts = [f"[{_fmt_s(time.time() - self._t0)}] {self.plan.study.name}: "
-                 f"{counts[SUCCEEDED]}/{total} done, {counts[RUNNING]} running, "
-                 f"{counts[FAILED]} failed, {counts[QUEUED]} queued"]
+        parts = [self.headline(counts)]
         for job_id in self._owned:
             p = self.ws.job_dir(job_id) / PROGRESS
             try:
@@ -337,7 +404,8 @@ class Scheduler:
                 now = time.time()
                 if now - last_beat >= s.heartbeat_s:
                     for job_id in self.queue.requeue_stale(s.stale_s):
-                        self.out(f"  requeued {self._label(job_id)}: its orchestrator is gone")
+                        self.out(f"  requeued {self._label(job_id)}: its orchestrator is gone "
+                                 "(no attempt used)")
                     for job_id in list(self._owned):
                         if not self.queue.heartbeat(job_id, self.owner):
                             self.executor.cancel(job_id)  # cancelled or taken away
@@ -350,6 +418,9 @@ class Scheduler:
                     rec = self.queue.claim(self.owner, study, self._jobs)
                     if rec is None:
                         break
+                    if self._finished_before(rec):
+                        changed = True
+                        continue
                     try:
                         launch = self.prepare(rec)
                     except Exception as exc:  # noqa: BLE001 - a job that cannot start fails
@@ -368,6 +439,7 @@ class Scheduler:
                 for outcome in self.executor.poll():
                     if outcome.job_id in self._owned:
                         self._record(outcome)
+                        self.on_outcome(outcome.job_id)
                         changed = True
                 counts = self.counts()
                 self.display.update(self.snapshot(counts), changed)

@@ -22,7 +22,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,11 @@ class Tracker:
 
         self.uri = uri
         self.artifact_root = artifact_root
-        self.client = MlflowClient(uri)
+        with store_lock(uri):
+            # The client opens the store here: creates a fresh SQLite file's schema, or
+            # migrates an old one. Two orchestrators doing it at once crash in alembic.
+            self.client = MlflowClient(uri)
+            self.client.search_experiments(max_results=1)
 
     def experiment_id(self, name: str) -> str:
         exp = self.client.get_experiment_by_name(name)
@@ -257,6 +262,70 @@ class Tracker:
             mlflow.entities.Metric(f"jobs_{k}", float(v), now, 0) for k, v in counts.items()])
         bad = counts.get("failed", 0) + counts.get("cancelled", 0)
         self.client.set_terminated(run_id, "FAILED" if bad else "FINISHED")
+
+
+    # ------------------------------------------------------------------ idempotent closing
+
+    def job_succeeded(self, run_id: str) -> None:
+        """Mark a finished job's run succeeded and FINISHED (no-op when it already is)."""
+        from ..job.worker import close_succeeded_run
+
+        close_succeeded_run(self.client, run_id)
+
+    def reconcile(self, experiment_id: str, states: Mapping[str, str]) -> list[str]:
+        """Close the RUNNING job runs of jobs the queue has finished; returns their run ids.
+
+        A kill between the queue's record and MLflow's leaves such runs; a rerun calls this
+        so that every finished job has its run in a final state.
+
+        Args:
+            states: job hash -> queue state, for the jobs of the plan.
+        """
+        runs = self._search([experiment_id], "tags.`cm.role` = 'job' and "
+                            "attributes.status = 'RUNNING'")
+        closed = []
+        for run in runs:
+            state = states.get(run.data.tags.get("cm.job_hash", ""))
+            if state == "succeeded":
+                self.job_succeeded(run.info.run_id)
+            elif state in ("failed", "cancelled"):
+                self.client.set_tag(run.info.run_id, "cm.status", state)
+                self.client.set_terminated(run.info.run_id,
+                                           "KILLED" if state == "cancelled" else "FAILED")
+            else:
+                continue
+            closed.append(run.info.run_id)
+        return closed
+
+    def close_study(self, run_id: str, counts: Mapping[str, int]) -> bool:
+        """:meth:`finish_study` if the parent run is still RUNNING; whether it was."""
+        try:
+            run = self.client.get_run(run_id)
+        except Exception:  # noqa: BLE001 - deleted, or from another store
+            return False
+        if run.info.status != "RUNNING":
+            return False
+        self.finish_study(run_id, counts)
+        return True
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """An exclusive ``flock`` next to a local SQLite store (``<file>.lock``) while the block
+    runs; nothing for other stores (a server or a database serialises its own schema)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _relative(path: Path) -> str:

@@ -316,8 +316,13 @@ def config_hash(tree: Tree) -> str:
 
 
 def dump_config(tree: Tree, path: Path) -> None:
-    """Write ``tree`` as an mmengine ``.py`` config that loads back to the same data."""
+    """Write ``tree`` as an mmengine ``.py`` config that loads back to the same data.
+
+    Atomically: a kill while writing leaves the previous file or none, never half a config.
+    """
     from mmengine.config import Config
 
+    from ..atomic import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    Config(tree).dump(str(path))
+    write_atomic(path, Config(tree).pretty_text)

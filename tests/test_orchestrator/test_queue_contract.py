@@ -137,13 +137,13 @@ def test_requeue_stale_dead_owner_and_timeout(queue):
         queue.claim("dead", "s")
     queue.claim("remote", "t")
     alive = {"dead": False, "remote": None}.get
-    # The dead owner's jobs go at once; those out of attempts become failed.
+    # The dead owner's jobs go at once, back to queued: a dead owner uses no attempt.
     assert sorted(queue.requeue_stale(3600, alive)) == ["j0", "j1", "j2"]
-    assert {j.state for j in queue.jobs("s")} == {FAILED}
+    assert {(j.state, j.attempts) for j in queue.jobs("s")} == {(QUEUED, 0)}
     assert queue.get("k").state == RUNNING  # unknown liveness, fresh heartbeat
     time.sleep(0.05)
     assert queue.requeue_stale(0.01, alive) == ["k"]
-    assert queue.get("k").state == QUEUED
+    assert (queue.get("k").state, queue.get("k").attempts) == (QUEUED, 0)
     assert queue.heartbeat("k", "remote") is False  # the old owner lost the lease
 
 
