@@ -137,11 +137,12 @@ class CMProgressHook(Hook):
         if not force and now - self._last < self.interval_s:
             return
         self._last = now
-        done = max(1, runner.iter - self._iter0)
-        eta = (now - self._t0) / done * max(0, runner.max_iters - runner.iter)
         data = {"phase": phase, "epoch": runner.epoch, "max_epochs": runner.max_epochs,
-                "iter": runner.iter, "max_iters": runner.max_iters, "eta_s": round(eta, 1),
-                "updated": now}
+                "iter": runner.iter, "max_iters": runner.max_iters, "updated": now}
+        if self._t0:  # a training's ETA; a test-only job (evaluation) has none
+            done = max(1, runner.iter - self._iter0)
+            data["eta_s"] = round((now - self._t0) / done * max(0, runner.max_iters - runner.iter),
+                                  1)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(self.path)
