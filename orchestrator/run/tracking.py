@@ -231,7 +231,9 @@ class Tracker:
                 # interpreted in multiple ways" (both are the local file source).
                 warnings.simplefilter("ignore", UserWarning)
                 source = resolve_dataset_source(str(path))
-            dataset = MetaDataset(source, name=f"{plan.dataset.tag} {split}",
+            # (MLflow's stubs mark ``profile`` abstract; MetaDataset has none and is meant
+            # to be instantiated, see its docstring.)
+            dataset = MetaDataset(source, name=f"{plan.dataset.tag} {split}",  # type: ignore[abstract]
                                   digest=str(hashes[split])[:16])
             inputs.append(DatasetInput(dataset._to_mlflow_entity(),
                                        tags=[InputTag("mlflow.data.context", split)]))
