@@ -12,6 +12,7 @@ import shlex
 import signal
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -357,9 +358,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         studies = queue.studies()
         if not studies:
             _say(f"no studies in {ws.queue_path}")
+        member: set[str] = set()
         for name in studies:
             c = queue.counts(name)
+            member |= {j.job_id for j in queue.jobs(name)}
             _say(f"{name:30} " + ", ".join(f"{v} {k}" for k, v in c.items() if v))
+        # Jobs an edited study file dropped stay (finished ones are cache); say they exist.
+        loose = [j for j in queue.jobs() if j.job_id not in member]
+        if loose:
+            states = Counter(j.state for j in loose)
+            _say(f"{'(in no study)':30} " + ", ".join(f"{v} {k}" for k, v in states.items())
+                 + " -- dropped by an edited study file; they run only if a study names "
+                 "them again")
         return 0
     name = _study_name(args.study)
     jobs = queue.jobs(name)
@@ -368,12 +378,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 1
     _say(f"{'job':16}  {'state':9} {'try':>5}  {'time':>8}  {'name':36} run / error")
     for j in jobs:
-        tail = j.run_id or ""
-        if j.error and j.state != "succeeded":
-            tail += f"  {j.error[:120]}"
         _say(f"{j.job_id:16}  {j.state:9} {j.attempts:>2}/{j.max_attempts:<2}  "
              f"{_fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):36} "
-             f"{tail}")
+             f"{j.run_id or ''}")
+        if j.error and j.state != "succeeded":
+            # The whole message, on lines of its own: the end of an error is often the point.
+            for line in j.error.splitlines():
+                _say(f"{'':18}{line}")
     c = queue.counts(name)
     _say(", ".join(f"{v} {k}" for k, v in c.items() if v))
     return 0
