@@ -228,10 +228,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
     local_store = _is_local_sqlite(uri)
     queue = SqliteQueue(ws.queue_path)
-    # Jobs this queue knows as finished need no MLflow look-up: a rerun with nothing to do
-    # never imports MLflow (seconds on a busy machine).
-    unknown = [j.job_id for j in plan.jobs if getattr(queue.get(j.job_id), "state", None)
-               != "succeeded"]
+    # Only jobs this queue has never seen can be cache hits (a known job keeps its state in
+    # the queue), so a rerun with nothing new to do never imports MLflow (seconds on a busy
+    # machine).
+    unknown = [j.job_id for j in plan.jobs if queue.get(j.job_id) is None]
     tracker = Tracker(uri, ws.artifacts if local_store else None) if unknown else None
     hits = tracker.finished_jobs(unknown) if tracker is not None else {}
     new = enqueue_plan(plan, queue, hits)
