@@ -19,6 +19,7 @@ from typing import Any
 from ..faults import fault_point
 from ..study.configs import patch_key_path
 from ..study.errors import StudyError
+from ..study.reader import study_header
 from ..workspace import REPO_ROOT, Workspace, find_study
 from .study_lock import StudyBusy, hold_study_version
 
@@ -114,10 +115,9 @@ def _short(value: Any, n: int = 40) -> str:
 
 def _search_command(args: argparse.Namespace, name: str) -> Any:
     """:mod:`orchestrator.search.commands`' version of a command when the study is
-    ``kind: search``."""
-    from ..search.planner import is_search_study
-
-    if not is_search_study(find_study(args.study)):
+    ``kind: search`` (the study reader's header says)."""
+    header = study_header(find_study(args.study))
+    if header is None or header.kind != "search":
         return None
     from ..search import commands
 
@@ -393,16 +393,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _study_name(study: str) -> str:
     """A study's name from its file (or the argument itself when it is a name)."""
     path = find_study(study)
-    if path.is_file():
-        import yaml
-
-        try:
-            data = yaml.safe_load(path.read_text())
-            if isinstance(data, dict) and isinstance(data.get("name"), str):
-                return data["name"]
-        except yaml.YAMLError:
-            pass
-    return study
+    header = study_header(path) if path.is_file() else None
+    return header.name if header is not None and header.name else study
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

@@ -41,17 +41,6 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def is_search_study(path: str | Path) -> bool:
-    """Whether the study file says ``kind: search`` (cheap; no validation)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and data.get("kind") == "search"
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..job.worker import RESULT
-from ..queue import CANCELLED, QUEUED, SUCCEEDED, TERMINAL, JobRecord, NewJob
+from ..queue import CANCELLED, SUCCEEDED, TERMINAL, JobRecord, NewJob
 from ..run.scheduler import Scheduler, _fmt_s
 from ..study.plan import PlannedJob
 from .job import TRIAL_RUNNER
@@ -63,9 +63,7 @@ class SearchScheduler(Scheduler):
         return self.storage.get_all_trials(self.study_id, deepcopy=False)
 
     def adopt(self, job: TrialJob) -> None:
-        if job.job_id not in self._jobs:
-            self.plan.jobs.append(job)
-            self._jobs[job.job_id] = job
+        self.add_job(job)
         self._unsettled.add(job.job_id)
 
     def _trial_id(self, number: int) -> int:
@@ -96,7 +94,7 @@ class SearchScheduler(Scheduler):
         """Settle ended jobs; ask for trials while there is room and budget."""
         # A job can end without an outcome of ours (it failed to prepare, or another
         # process ran it): its trial is told here.
-        for job_id in list(self._unsettled - set(self._owned)):
+        for job_id in list(self._unsettled - self.running):
             rec = self.queue.get(job_id)
             if rec is not None and rec.state in TERMINAL:
                 self.settle(job_id)
@@ -106,7 +104,7 @@ class SearchScheduler(Scheduler):
             self.closed = True
             self.out("  time limit reached: no new trials; the running ones finish")
             return
-        room = self.executor.slots(self._probe()) - len(self._owned) - self.counts()[QUEUED]
+        room = self.room()
         while room > 0:
             counted = [t for t in self.trials() if ORPHAN_ATTR not in t.user_attrs]
             if self.budget is not None and len(counted) >= self.budget:
@@ -190,7 +188,7 @@ class SearchScheduler(Scheduler):
         A job cancelled during this run (``orchestrator cancel``) stops the search: no
         new trials. One cancelled before it (found by :meth:`reconcile`) only fails.
         """
-        job = self._jobs.get(job_id)
+        job = self.job(job_id)
         rec = self.queue.get(job_id)
         if not isinstance(job, TrialJob) or rec is None or rec.state not in TERMINAL:
             return
@@ -259,20 +257,19 @@ class SearchScheduler(Scheduler):
         spec["runner"] = TRIAL_RUNNER
         return spec
 
-    def _record(self, outcome: Any) -> None:
-        super()._record(outcome)
-        self.settle(outcome.job_id)
-        # Ask for the next trial now: the loop ends at this turn when nothing is queued.
+    def on_outcome(self, job_id: str) -> None:
+        """Tell Optuna how the trial ended, then ask for the next one at once (the loop ends
+        at this turn when nothing is queued)."""
+        self.settle(job_id)
         self.refill()
 
-    def _progress(self, counts: dict[str, int]) -> str:
+    def headline(self, counts: dict[str, int]) -> str:
+        """Trial counts and the best value so far, instead of the job counts."""
         states = [t.state.name for t in self.trials() if ORPHAN_ATTR not in t.user_attrs]
         n = {s: states.count(s) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
         best = self.best()
-        head = (f"[{_fmt_s(time.time() - self._t0)}] {self.plan.study.name}: trials "
+        return (f"[{_fmt_s(self.elapsed)}] {self.plan.study.name}: trials "
                 f"{n['COMPLETE'] + n['PRUNED'] + n['FAIL']}/{self.budget or '?'} done "
                 f"({n['COMPLETE']} complete, {n['PRUNED']} pruned, {n['FAIL']} failed), "
                 f"{n['RUNNING']} running; best "
                 + (f"{_fmt(best.value)} (trial {best.number})" if best else "-"))
-        jobs = super()._progress(counts).split(" | ")[1:]
-        return " | ".join([head, *jobs])

@@ -565,6 +565,30 @@ def load_study(path: str | Path) -> Study:
     return parse_study(text, path)
 
 
+@dataclass(frozen=True)
+class StudyHeader:
+    """What a command needs before it validates a study: its ``name`` (``None`` when the
+    file has none) and ``kind`` (``ablation`` when unset)."""
+
+    name: str | None
+    kind: str
+
+
+def study_header(path: str | Path) -> StudyHeader | None:
+    """The name and kind of a study file, read with the study reader's YAML loader but not
+    validated (cheap; a broken study still has a name to cancel by). ``None``: unreadable.
+    """
+    try:
+        data, _, problems = load_yaml(Path(path).read_text(), str(path))
+    except OSError:
+        return None
+    if problems or not isinstance(data, Mapping):
+        return None
+    name, kind = data.get("name"), data.get("kind", "ablation")
+    return StudyHeader(name if isinstance(name, str) else None,
+                       kind if isinstance(kind, str) else "ablation")
+
+
 # --------------------------------------------------------------------------- expansion
 
 Combination = tuple[Level, ...]  # one level per axis, in axis order

@@ -70,3 +70,23 @@ def test_analysis_calls_the_orchestrator_through_one_function():
     assert used <= {"orchestrator"}
     text = (REPO_ROOT / "analysis" / "report.py").read_text()
     assert "orchestrator.expected_job_hashes(" in text
+
+
+def test_search_scheduler_uses_only_the_public_hooks_of_the_scheduler():
+    """No ``self._x`` of the base class in the search's run loop, no private override."""
+    def private(path: str, kind: type) -> set[str]:
+        tree = ast.parse((REPO_ROOT / path).read_bytes())
+        if kind is ast.FunctionDef:
+            return {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
+                    and n.name.startswith("_") and not n.name.startswith("__")}
+        return {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Name) and n.value.id == "self"
+                and n.attr.startswith("_") and not n.attr.startswith("__")}
+
+    base = private("orchestrator/run/scheduler.py", ast.Attribute) | private(
+        "orchestrator/run/scheduler.py", ast.FunctionDef)
+    search = "orchestrator/search/scheduler.py"
+    assert private(search, ast.Attribute) & base == set()
+    assert private(search, ast.FunctionDef) & base == set()
+    text = (REPO_ROOT / search).read_text()
+    assert '" | "' not in text and "job.json" not in text.replace("``job.json``", "")
