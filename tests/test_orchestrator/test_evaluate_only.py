@@ -17,8 +17,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
-from orchestrator.job.evaluate import converted_checkpoint, is_mmdet_checkpoint, \
-    checkpoint_keys
+from orchestrator.job.evaluate import (
+    checkpoint_keys,
+    converted_checkpoint,
+    is_mmdet_checkpoint,
+)
 from orchestrator.study.errors import StudyError
 from orchestrator.study.plan import plan_study
 from orchestrator.study.reader import load_study
@@ -115,7 +118,8 @@ def test_missing_weights_and_unknown_model_are_plan_errors(write_study, tmp_path
         plan_study(load_study(path), "published", workspace=workspace, repo_root=REPO_ROOT)
     text = str(err.value)
     assert f"{empty / WEIGHTS}" in text and "Lite V-19-slim-dw" in text  # the file, the row
-    assert f"{path}:16: profiles.published.evaluate.models.0: weights file" in text  # the models entry's line
+    # At the line of the models entry.
+    assert f"{path}:16: profiles.published.evaluate.models.0: weights file" in text
     bad = write_study(STUDY.format(weights=empty, model="centermask-lite_v2-19-sl1m"),
                       name="bad.yaml")
     with pytest.raises(StudyError) as err:
@@ -202,3 +206,40 @@ def test_evaluation_study_end_to_end(write_study, published, workspace, coco_toy
     assert "–" not in row.split("|")[2]  # params_m filled
     # The reference row is the published model's own AP from the metafile.
     assert "*27.1*" in table and "*29.5*" in table and "metafile.yml" in table
+
+
+def test_evaluation_keeps_the_models_classes(write_study, published, workspace, tiny_toy,
+                                             monkeypatch):
+    """An 80-class published model on the 5-class toy set is a plan error (binding would
+    cut its heads to 5 classes and the weights would not load)."""
+    monkeypatch.setenv("CM_TOY_ROOT", str(tiny_toy))
+    path = _study(write_study, published)
+    with pytest.raises(StudyError) as err:
+        plan_study(load_study(path), "published", workspace=workspace, repo_root=REPO_ROOT,
+                   validate_build=False)
+    assert "predicts [80] classes but the data set" in str(err.value)
+    assert "--coco-categories" in str(err.value)
+
+
+def test_evaluate_section_is_validated(write_study, published):
+    text = STUDY.format(weights=published, model=MODEL).replace(
+        "      weights_dir:", "      weight_dir: x\n      weights_dir:")
+    with pytest.raises(StudyError) as err:
+        load_study(write_study(text))
+    assert "profiles.published.evaluate.weight_dir: unknown key 'weight_dir'" in str(err.value)
+    text = STUDY.format(weights=published, model=MODEL).replace(
+        f"published: {MODEL}}}", "weights: x.pth}")
+    with pytest.raises(StudyError) as err:
+        load_study(write_study(text, name="two.yaml"))
+    assert "models.0: name a metafile model" in str(err.value)
+
+
+def test_job_refuses_a_weights_file_changed_since_the_plan(tmp_path):
+    from orchestrator.job.evaluate import run
+
+    job = {"options": {"weights": str(FIXTURE), "weights_sha256": "0" * 64,
+                       "cache_dir": str(tmp_path)}, "config": str(CONFIG),
+           "work_dir": str(tmp_path)}
+    with pytest.raises(RuntimeError, match="changed since the plan"):
+        run(job)
+    assert not list(tmp_path.iterdir())  # nothing converted
