@@ -26,6 +26,10 @@ class Problem:
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
+#: Problems printed in a StudyError's message (the rest are counted).
+MAX_SHOWN = 50
+
+
 class StudyError(ValueError):
     """A study file failed validation; nothing was queued.
 
@@ -37,4 +41,7 @@ class StudyError(ValueError):
         self.problems = list(problems)
         n = len(self.problems)
         head = f"study file rejected ({n} problem{'s' * (n != 1)}); nothing was queued"
-        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+        shown = [f"  {p}" for p in self.problems[:MAX_SHOWN]]
+        if n > MAX_SHOWN:  # all are in .problems; a screenful says what is wrong
+            shown.append(f"  ... and {n - MAX_SHOWN} more problem(s)")
+        super().__init__("\n".join([head, *shown]))

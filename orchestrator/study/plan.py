@@ -36,6 +36,7 @@ from .data import DataError, Dataset, bind, manifest, resolve_dataset
 from .errors import Problem, StudyError
 from .identity import CodeFingerprint, job_id
 from .reader import Level, Profile, Study, combinations, load_study
+from .values import config_value_issues, culprit, patch_value_issues
 
 
 @dataclass
@@ -214,10 +215,12 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
 
     problems: list[Problem] = []
     base, issues = apply_patch(loaded, profile.patch)
+    issues += patch_value_issues(loaded, profile.patch, base)
     problems += _issue_problems(study, ("profiles", profile.name, "patch"), issues)
     base_hash = config_hash(base)
     # The override must apply to the base too; then it is checked once, here.
     base_after, issues = apply_patch(base, profile.override)
+    issues += patch_value_issues(base, profile.override, base_after)
     problems += _issue_problems(study, ("profiles", profile.name, "override"), issues)
 
     # Each level alone on the base: key typos, type mismatches, no-ops, twins.
@@ -225,6 +228,7 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
         seen: dict[str, str] = {}
         for level in axis.levels:
             tree, issues = apply_patch(base, level.patch)
+            issues += patch_value_issues(base, level.patch, tree)
             problems += _issue_problems(study, _level_path(level), issues)
             if issues:
                 continue
@@ -293,6 +297,15 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
             problems += [study.problem(w, f"{i.message} (with levels "
                                           f"{', '.join(lv.name for lv in combo)})")
                          for w, i in zip(where, issues, strict=True)]
+            continue
+        # Ranges mmengine and numpy accept (epochs, batch sizes, seeds, lr), wherever set.
+        patches = [(("profiles", profile.name, "patch"), profile.patch),
+                   *((_level_path(lv), lv.patch) for lv in combo),
+                   (("profiles", profile.name, "override"), profile.override)]
+        bad_values = config_value_issues(tree)
+        problems += [study.problem(culprit(key, patches) or base_key, msg)
+                     for key, msg in bad_values]
+        if bad_values:
             continue
         chash = config_hash(tree)
         names = ", ".join(f"{lv.axis}={lv.name}" for lv in combo)

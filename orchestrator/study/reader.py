@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,8 +241,50 @@ _StudyLoader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"))
 
+#: Limits of a study file (data a person types, far below these): bytes, values after
+#: expanding YAML aliases (a "billion laughs" stops here, not in swap), nesting depth.
+MAX_STUDY_BYTES = 1 << 20
+MAX_YAML_VALUES = 200_000
+MAX_YAML_DEPTH = 64
+#: Tags a study file may carry: YAML's plain data. ``!!python/...``, ``!!set``, local tags
+#: (``!foo``) and merge keys (``<<``) are rejected with their line, never dropped.
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
+    "map", "seq", "str", "int", "float", "bool", "null", "timestamp"))
+
+
+class _TooBig(Exception):
+    """The document expands beyond :data:`MAX_YAML_VALUES` or :data:`MAX_YAML_DEPTH`."""
+
+
+def read_study_text(path: Path) -> str:
+    """The text of a study file: at most :data:`MAX_STUDY_BYTES`, UTF-8.
+
+    Raises:
+        StudyError: Unreadable, too large, or not UTF-8 (naming the line of the bad byte).
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_STUDY_BYTES:
+            raise StudyError([Problem(str(path), 0, "", (
+                f"{size:,} bytes; a study file is at most {MAX_STUDY_BYTES:,} bytes"))])
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StudyError([Problem(str(path), 0, "", f"cannot read: {exc.strerror}")]) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise StudyError([Problem(str(path), line, "", (
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {col}; "
+            "save the file as UTF-8"))]) from None
+
+
 def load_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Problem]]:
     """Parse YAML keeping the line of every key; duplicate keys are problems, not overwrites.
+
+    Bounded: plain-data tags only, at most :data:`MAX_YAML_VALUES` values after alias
+    expansion and :data:`MAX_YAML_DEPTH` levels of nesting (each a problem, not a hang).
 
     Returns:
         (data, lines, problems): ``lines`` maps a key path to its 1-based line.
@@ -249,14 +292,34 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Problem
     loader = _StudyLoader(text)
     lines: dict[Path_, int] = {}
     problems: list[Problem] = []
+    count = 0
     try:
         node = loader.get_single_node()
 
         def walk(node: yaml.Node, path: Path_) -> Any:
+            nonlocal count
+            count += 1
+            if count > MAX_YAML_VALUES:
+                raise _TooBig(f"more than {MAX_YAML_VALUES:,} values once YAML aliases "
+                              "(*name) are expanded; a study file is small plain data")
+            if len(path) > MAX_YAML_DEPTH:
+                raise _TooBig(f"nested deeper than {MAX_YAML_DEPTH} levels")
             lines.setdefault(path, node.start_mark.line + 1)
+            if node.tag not in _PLAIN_TAGS:
+                problems.append(Problem(file, node.start_mark.line + 1, ".".join(map(
+                    str, path)), f"YAML tag {node.tag!r} is not allowed: a study file holds "
+                    "plain data (mappings, lists, strings, numbers, booleans, null)"))
+                return None
             if isinstance(node, yaml.MappingNode):
                 out: dict[Any, Any] = {}
                 for k_node, v_node in node.value:
+                    if not isinstance(k_node, yaml.ScalarNode) or k_node.tag not in _PLAIN_TAGS:
+                        what = ("merge keys (<<) are not supported"
+                                if k_node.tag.endswith(":merge") else
+                                f"keys must be plain scalars (got tag {k_node.tag!r})")
+                        problems.append(Problem(file, k_node.start_mark.line + 1,
+                                                ".".join(map(str, path)), what))
+                        continue
                     key = loader.construct_object(k_node, deep=True)
                     if not isinstance(key, str | int | float | bool) and key is not None:
                         problems.append(Problem(file, k_node.start_mark.line + 1,
@@ -284,6 +347,12 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Problem
             return loader.construct_object(node, deep=True)
 
         data = walk(node, ()) if node is not None else None
+    except _TooBig as exc:
+        problems.append(Problem(file, 0, "", str(exc)))
+        data = None
+    except RecursionError:
+        problems.append(Problem(file, 0, "", f"nested deeper than {MAX_YAML_DEPTH} levels"))
+        data = None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
@@ -292,6 +361,35 @@ def load_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Problem
     finally:
         loader.dispose()
     return data, lines, problems
+
+
+# --------------------------------------------------------------------------- names
+
+#: What MLflow (3.17) and mmengine accept, checked before anything is queued. The study name
+#: is the experiment's (MLflow: 500; its SQL column: 256) and, with `` [profile]``, the
+#: parent run's name (250); an axis name is in the param key ``level.<axis>`` and the tag
+#: key ``cm.level.<axis>`` (250); seeds go to numpy's ``seed`` (0..2**32-1).
+MAX_STUDY_NAME = 200
+MAX_PROFILE_NAME = 40
+MAX_AXIS_NAME = 200
+MAX_LEVEL_NAME = 200
+MAX_RUN_NAME = 250
+MAX_SEED = 2**32 - 1
+#: MLflow's characters for param and tag keys; a study name is also a folder name.
+KEY_NAME = re.compile(r"^[\w.\-]+$")
+STUDY_NAME = re.compile(r"^[A-Za-z0-9][\w.\- ]*$")
+
+
+def _check_name(r: _Reader, path: Path_, name: str, what: str, limit: int,
+                pattern: re.Pattern[str] | None) -> None:
+    if len(name) > limit:
+        r.bad(path, f"{what} has {len(name)} characters; at most {limit} (MLflow's limits)")
+    elif pattern is not None and not pattern.match(name):
+        r.bad(path, f"{what} {name!r} may use letters, digits, '_', '-', '.'"
+                    + (" and spaces, starting with a letter or digit" if pattern is STUDY_NAME
+                       else "") + " (MLflow keys and folder names)")
+    elif ".." in name:
+        r.bad(path, f"{what} {name!r} must not contain '..'")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -346,6 +444,9 @@ class _Reader:
             return (0,)
         if len(set(value)) != len(value):
             self.bad(path, f"duplicate seeds in {value}")
+        for i, s in enumerate(value):
+            if not 0 <= s <= MAX_SEED:  # numpy's and so mmengine's set_random_seed range
+                self.bad((*path, i), f"seed {s} is outside 0..{MAX_SEED} (2**32 - 1)")
         return tuple(value)
 
     def resources(self, value: Any, path: Path_, default: Resources) -> Resources:
@@ -473,9 +574,10 @@ def parse_study(text: str, path: str | Path) -> Study:
     seeds = r.seeds(raw.get("seeds"), ("seeds",))
     resources = r.resources(raw.get("resources"), ("resources",), Resources())
     retries = raw.get("retries", 2)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        r.bad(("retries",), f"retries must be an integer >= 0, got {retries!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
+        r.bad(("retries",), f"retries must be an integer in 0..100, got {retries!r}")
         retries = 2
+    _check_name(r, ("name",), name, "study name", MAX_STUDY_NAME, STUDY_NAME)
 
     # Axes: ordered mapping axis -> ordered mapping level -> patch.
     axes: dict[str, Axis] = {}
@@ -491,10 +593,19 @@ def parse_study(text: str, path: str | Path) -> Study:
             Level(str(axis_name), _level_name(r, lv_name, (*apath, lv_name)),
                   r.patch(patch, (*apath, lv_name)), r.line((*apath, lv_name)))
             for lv_name, patch in levels_raw.items())
-        names = [lv.name for lv in levels]
-        for dup in {n for n in names if names.count(n) > 1}:
+        names = Counter(lv.name for lv in levels)
+        for dup in (n for n, k in names.items() if k > 1):
             r.bad(apath, f"duplicate level name {dup!r}")
+        _check_name(r, apath, str(axis_name), "axis name", MAX_AXIS_NAME, KEY_NAME)
+        for lv in levels:
+            _check_name(r, (*apath, lv.name), lv.name, "level name", MAX_LEVEL_NAME, None)
         axes[str(axis_name)] = Axis(str(axis_name), levels, r.line(apath))
+    longest = sum(max(len(a.name) + len(lv.name) + 2 for lv in a.levels)
+                  for a in axes.values()) + len(" seed=4294967295")
+    if axes and longest > MAX_RUN_NAME:
+        r.bad(("axes",), f"the longest job name (its MLflow run name: axis=level,... seed=N) "
+                         f"has {longest} characters; MLflow keeps {MAX_RUN_NAME}: shorten axis "
+                         "or level names")
 
     rows = tuple(_selection(r, row, ("rows", i), axes, complete=True)
                  for i, row in enumerate(raw.get("rows") or []))
@@ -513,6 +624,7 @@ def parse_study(text: str, path: str | Path) -> Study:
     for p_name, p_raw in r.mapping(raw.get("profiles"), ("profiles",)).items():
         ppath = ("profiles", p_name)
         p = r.mapping(p_raw, ppath, PROFILE_KEYS | KINDS[kind].extra_keys)
+        _check_name(r, ppath, str(p_name), "profile name", MAX_PROFILE_NAME, KEY_NAME)
         p_base = p.get("base")
         if p_base is not None and not isinstance(p_base, str):
             r.bad((*ppath, "base"), "base must be a config path")
@@ -556,13 +668,9 @@ def parse_study(text: str, path: str | Path) -> Study:
 
 
 def load_study(path: str | Path) -> Study:
-    """Read and validate a study file."""
+    """Read and validate a study file (see :func:`read_study_text` for what is refused)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise StudyError([Problem(str(path), 0, "", f"cannot read: {exc.strerror}")]) from exc
-    return parse_study(text, path)
+    return parse_study(read_study_text(path), path)
 
 
 @dataclass(frozen=True)
