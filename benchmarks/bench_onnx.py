@@ -247,7 +247,10 @@ def coverage_markdown(rows: list[dict[str, Any]], shape: tuple[int, int], comman
     def cell(rep: dict[str, Any]) -> str:
         if rep["n"][0] != rep["n"][1]:
             return f"detections {rep['n'][0]} vs {rep['n'][1]}"
-        return (f"{'yes' if rep['equal'] else 'no'}: box {rep['max_box_err']:.1e} px, "
+        if rep.get("reordered") is None:
+            return "no: a detection without a partner (same label) in the other output"
+        moved = f", {rep['reordered']} reordered" if rep["reordered"] else ""
+        return (f"{'yes' if rep['equal'] else 'no'}{moved}: box {rep['max_box_err']:.1e} px, "
                 f"score {rep['max_score_err']:.1e}, mask score "
                 f"{rep['max_mask_score_err']:.1e}, mask px "
                 f"{100 * rep['mask_equal_frac']:.4f} %")
@@ -271,6 +274,10 @@ def coverage_markdown(rows: list[dict[str, Any]], shape: tuple[int, int], comman
                      f"{cell(row['pytorch_no_onednn'])} |")
     lines += ["", f"Command: `{command}`", ""]
     return "\n".join(lines)
+
+
+def _moved(rep: dict[str, Any]) -> str:
+    return f"{rep['reordered']} reordered, " if rep.get("reordered") else ""
 
 
 def markdown(record: dict[str, Any]) -> str:
@@ -298,7 +305,7 @@ def markdown(record: dict[str, Any]) -> str:
             f"{lat['onnxruntime_graph']['median']:.0f} | "
             f"**{r['median']:.2f}x** [{r['p10']:.2f}-{r['p90']:.2f}] "
             f"({r['min']:.2f}-{r['max']:.2f}) | "
-            f"{'yes' if eq['equal'] else 'NO'} (box {eq.get('max_box_err', 0):.1e} px, "
+            f"{'yes' if eq['equal'] else 'NO'} ({_moved(eq)}box {eq.get('max_box_err', 0):.1e} px, "
             f"score {eq.get('max_score_err', 0):.1e}, mask px "
             f"{100 * eq.get('mask_equal_frac', 1):.3f} %) | {eq['n'][0]} |")
     lines += [

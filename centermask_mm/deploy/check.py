@@ -108,9 +108,11 @@ def compare(ort_out: dict[str, np.ndarray], ref: dict[str, np.ndarray],
     """Compare onnxruntime outputs (graph outputs, masks 28 x 28) with :func:`torch_predict`.
 
     Returns:
-        dict: ``n`` (detections, PyTorch / onnxruntime), ``max_box_err`` (px),
-        ``max_score_err``, ``max_mask_score_err``, ``labels_equal``, ``mask_equal_frac``
-        (over all pasted pixels) and ``equal`` (every criterion of issue 19 met).
+        dict: ``n`` (detections, PyTorch / onnxruntime), ``reordered`` (detections that
+        left NMS in another order: scores within float noise, paired by label and box),
+        ``max_box_err`` (px), ``max_score_err``, ``max_mask_score_err``, ``labels_equal``,
+        ``mask_equal_frac`` (over all pasted pixels) and ``equal`` (every criterion of
+        issue 19 met).
     """
     h, w = ref["masks"].shape[1:] if ref["masks"].ndim == 3 else (0, 0)
     n_ref, n_ort = len(ref["scores"]), len(ort_out["scores"])
@@ -119,9 +121,18 @@ def compare(ort_out: dict[str, np.ndarray], ref: dict[str, np.ndarray],
         report["equal"] = False
         return report
     if n_ref == 0:
-        report.update(max_box_err=0.0, max_score_err=0.0, max_mask_score_err=0.0,
-                      labels_equal=True, mask_equal_frac=1.0, equal=True)
+        report.update(reordered=0, max_box_err=0.0, max_score_err=0.0,
+                      max_mask_score_err=0.0, labels_equal=True, mask_equal_frac=1.0,
+                      equal=True)
         return report
+    # Detections whose scores differ by float noise may leave NMS in either order: pair
+    # each PyTorch detection with the onnxruntime one of the same label and nearest box.
+    order = _match(ort_out, ref)
+    report["reordered"] = None if order is None else int((order != np.arange(n_ref)).sum())
+    if order is None:
+        report["equal"] = False
+        return report
+    ort_out = {k: v[order] for k, v in ort_out.items()}
     masks = paste_masks(ort_out["masks"], ort_out["boxes"], h, w, mask_thr)
     report.update(
         max_box_err=float(np.abs(ort_out["boxes"] - ref["boxes"]).max()),
@@ -136,6 +147,25 @@ def compare(ort_out: dict[str, np.ndarray], ref: dict[str, np.ndarray],
                            and report["labels_equal"]
                            and report["mask_equal_frac"] >= MASK_MIN_EQUAL)
     return report
+
+
+def _match(ort_out: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Index into ``ort_out`` for every reference detection (same label, nearest box,
+    each used once), or None when some reference detection has no partner."""
+    n = len(ref["scores"])
+    free = np.ones(n, dtype=bool)
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        cand = np.flatnonzero(free & (ort_out["labels"] == ref["labels"][i]))
+        if cand.size == 0:
+            return None
+        dist = np.abs(ort_out["boxes"][cand] - ref["boxes"][i]).max(axis=1)
+        j = int(cand[dist.argmin()])
+        if i in cand and dist[cand == i][0] <= dist.min():
+            j = i  # the same position on a tie: the usual, unpermuted case
+        order[i] = j
+        free[j] = False
+    return order
 
 
 def compare_with_predict(model: nn.Module, onnx_file, shape, seed: int = 0,

@@ -267,3 +267,21 @@ def test_random_weights_behave_like_a_trained_model():
     thr = model.bbox_head.test_cfg.score_thr
     passing = sum(int((c.sigmoid() > thr).sum()) for c in cls_scores)
     assert 38 <= passing <= 42
+
+
+def test_compare_pairs_reordered_detections_and_flags_missing_ones():
+    """Detections whose scores tie within float noise may leave NMS in either order."""
+    rng = np.random.default_rng(0)
+    boxes = (rng.random((4, 4)) * 40).astype(np.float32)
+    boxes[:, 2:] += boxes[:, :2] + 5
+    probs = rng.random((4, 28, 28), dtype=np.float32)
+    scores = np.array([0.9, 0.7, 0.7, 0.5], np.float32)
+    ours = dict(boxes=boxes, scores=scores, labels=np.array([1, 2, 1, 3]),
+                mask_scores=scores * 0.5, masks=probs)
+    ref = {k: v.copy() for k, v in ours.items() if k != "masks"}
+    ref["masks"] = paste_masks(probs, boxes, 64, 64)
+    swapped = {k: v[[0, 2, 1, 3]] for k, v in ours.items()}
+    report = compare(swapped, ref)
+    assert report["equal"] and report["reordered"] == 2
+    relabelled = dict(ours, labels=np.array([1, 2, 1, 4]))
+    assert not compare(relabelled, ref)["equal"]
