@@ -21,6 +21,19 @@ from ..job.worker import PROGRESS, job_client, write_json
 from ..search.trial import TrialPrunedStop, active
 
 
+def _resume_epoch(ckpt: Path, job: Mapping[str, Any]) -> int:
+    """The epoch to resume from: the checkpoint's, when this job wrote it in this work dir
+    (a checkpoint of another job or copied from elsewhere is ignored: a fake job that
+    "resumed" a finished run would end at once and hide what a test checks)."""
+    try:
+        data = json.loads(ckpt.read_text())
+    except (OSError, ValueError):
+        return 0
+    if data.get("job_id") != job["job_id"] or data.get("work_dir") != str(ckpt.parent):
+        return 0
+    return int(data.get("epoch", 0))
+
+
 def run_fake(job: Mapping[str, Any]) -> dict[str, float]:
     """A cheap stand-in for training, for the orchestrator's own tests.
 
@@ -36,7 +49,7 @@ def run_fake(job: Mapping[str, Any]) -> dict[str, float]:
     fake = dict(job.get("options") or {})
     work = Path(job["work_dir"])
     ckpt = work / "fake_ckpt.json"
-    start = json.loads(ckpt.read_text())["epoch"] if ckpt.exists() else 0
+    start = _resume_epoch(ckpt, job)
     epochs = int(fake.get("epochs", 3))
     attempt = int(job.get("attempt", 1))
     backend = None
@@ -72,7 +85,7 @@ def run_fake(job: Mapping[str, Any]) -> dict[str, float]:
             now = int(time.time() * 1000)
             client.log_batch(job["run_id"], metrics=[
                 mlflow.entities.Metric(k, v, now, epoch) for k, v in values.items()])
-        write_json(ckpt, {"epoch": epoch})
+        write_json(ckpt, {"epoch": epoch, "job_id": job["job_id"], "work_dir": str(work)})
         write_json(work / PROGRESS, {"epoch": epoch, "max_epochs": epochs,
                                      "updated": time.time()})
     if backend is not None:
@@ -97,7 +110,7 @@ def run_fake_trial(job: Mapping[str, Any]) -> dict[str, float]:
     fake = dict(job.get("options") or {})
     work = Path(job["work_dir"])
     ckpt = work / "fake_ckpt.json"
-    start = json.loads(ckpt.read_text())["epoch"] if ckpt.exists() else 0
+    start = _resume_epoch(ckpt, job)
     epochs = int(fake.get("epochs", 3))
     metric = str((job.get("trial") or {}).get("metric", "coco/segm_mAP"))
     client = job_client(job)
@@ -117,7 +130,7 @@ def run_fake_trial(job: Mapping[str, Any]) -> dict[str, float]:
             client.log_batch(job["run_id"], metrics=[
                 mlflow.entities.Metric(metric, value, now, epoch),
                 mlflow.entities.Metric("loss", 1.0 - value, now, epoch)])
-        write_json(ckpt, {"epoch": epoch})
+        write_json(ckpt, {"epoch": epoch, "job_id": job["job_id"], "work_dir": str(work)})
         write_json(work / PROGRESS, {"epoch": epoch, "max_epochs": epochs,
                                                    "updated": time.time()})
         if trial is not None and trial.report(epoch, value):

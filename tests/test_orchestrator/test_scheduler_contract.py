@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,7 +122,11 @@ def test_a_job_shared_by_two_studies_runs_once(executor, write_study, tmp_path, 
 
 
 def test_cancel_stops_running_and_queued_jobs(executor, write_study, tmp_path, repo_root):
-    levels = "".join(f"    j{i}: {{optim_wrapper.optimizer.lr: {i + 1}.0}}\n" for i in range(4))
+    # Job ids of this test alone (a fresh learning rate per run): nothing from an earlier run
+    # of the same test, wherever its work dirs are, can pass for one of these jobs.
+    salt = uuid.uuid4().int % 10**6 / 10**7
+    levels = "".join(f"    j{i}: {{optim_wrapper.optimizer.lr: {i + 1 + salt}}}\n"
+                     for i in range(4))
     plan = make_plan(write_study, tmp_path, repo_root,
                      study_text("cancel", levels, epochs=400), "s.yaml")
     ws = Workspace.at(tmp_path / "ws")

