@@ -26,31 +26,12 @@ def sample_std(xs: Sequence[float]) -> float | None:
 
 
 def t_two_sided_p(t: float, df: int) -> float:
-    """P(|T| >= |t|) for Student's t with ``df`` (integer >= 1) degrees of freedom.
-
-    Exact finite series: A&S 26.7.3 (odd df) and 26.7.4 (even df) give A(t|df) = P(|T| < t).
-    """
+    """P(|T| >= |t|) for Student's t with ``df`` (integer >= 1) degrees of freedom (scipy)."""
     if df < 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {df}")
-    if math.isinf(t):
-        return 0.0
-    theta = math.atan(abs(t) / math.sqrt(df))
-    s, c = math.sin(theta), math.cos(theta)
-    if df % 2 == 1:
-        series, term = 0.0, c
-        if df > 1:
-            series = c
-            for k in range(3, df - 1, 2):  # terms c, 2/3 c^3, 2*4/(3*5) c^5, ... up to c^(df-2)
-                term *= (k - 1) / k * c * c
-                series += term
-        a = 2 / math.pi * (theta + s * series)
-    else:
-        series, term = 1.0, 1.0
-        for k in range(2, df - 1, 2):  # terms 1, 1/2 c^2, 1*3/(2*4) c^4, ... up to c^(df-2)
-            term *= (k - 1) / k * c * c
-            series += term
-        a = s * series
-    return min(1.0, max(0.0, 1.0 - a))
+    from scipy import stats
+
+    return float(2 * stats.t.sf(abs(t), df))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ Importing this module registers both in mmengine's root registries (``VISBACKEND
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -28,6 +27,8 @@ from mmengine.registry import HOOKS, VISBACKENDS
 from mmengine.utils import scandir
 from mmengine.visualization import MLflowVisBackend
 from mmengine.visualization.vis_backend import force_init_env
+
+from ..atomic import write_json
 
 
 def _number(value: Any) -> float:
@@ -143,9 +144,7 @@ class CMProgressHook(Hook):
             done = max(1, runner.iter - self._iter0)
             data["eta_s"] = round((now - self._t0) / done * max(0, runner.max_iters - runner.iter),
                                   1)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(self.path)
+        write_json(self.path, data, indent=None)
 
     def before_train(self, runner: Any) -> None:
         self._t0, self._iter0 = time.time(), runner.iter

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_json
 from .configs import Tree
 
 COCO_MARKER = Path("annotations") / "instances_val2017.json"
@@ -231,7 +232,5 @@ def manifest(tree: Tree, data: Dataset, cache_file: Path | None = None) -> dict[
         files[split] = _file_hash(path, cache)
     if cache_file is not None and len(cache) != n_before:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(cache_file)
+        write_json(cache_file, cache, indent=None)
     return {"dataset": data.tag, "annotations": files}

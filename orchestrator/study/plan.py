@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_json
 from ..workspace import REPO_ROOT, Workspace, find_study
 from .configs import (
     WHERE_PRESENT,
@@ -118,9 +119,7 @@ class _BuildCache:
     def save(self) -> None:
         if self.path is not None and self._dirty:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(sorted(self.ok)))
-            tmp.replace(self.path)
+            write_json(self.path, sorted(self.ok), indent=None)
 
 
 def build_model(tree: Tree) -> None:
