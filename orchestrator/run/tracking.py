@@ -15,7 +15,6 @@ run, and every writer (jobs and orchestrator) goes through that server.
 from __future__ import annotations
 
 import getpass
-import importlib.metadata
 import os
 import socket
 import subprocess
@@ -29,7 +28,7 @@ from typing import Any
 
 from ..executors._base import die_with_parent
 from ..study.configs import get_path, patch_key_path
-from ..study.identity import git_state
+from ..study.identity import git_state, package_versions
 from ..study.plan import Plan, PlannedJob
 from ..workspace import REPO_ROOT
 
@@ -43,16 +42,6 @@ PARAM_KEYS: tuple[str, ...] = (
 MAX_PARAMS = 60
 _PARAM_LEN = 500
 _VERSIONS = ("torch", "mmengine", "mmcv", "mmdet", "mlflow", "centermask-mm")
-
-
-def package_versions() -> dict[str, str]:
-    out = {}
-    for name in _VERSIONS:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
 
 
 def job_params(plan: Plan, job: PlannedJob) -> dict[str, str]:
@@ -192,7 +181,7 @@ class Tracker:
                 "cm.code": job.code, "cm.status": "running", "mlflow.parentRunId": parent_id,
                 "mlflow.runName": f"{job.name}"}
         tags.update({f"cm.level.{a}": lv for a, lv in job.levels.items()})
-        tags.update({f"cm.version.{k}": v for k, v in package_versions().items()})
+        tags.update({f"cm.version.{k}": v for k, v in package_versions(_VERSIONS).items()})
         tags.update({"cm.mode": job.mode, **job.tags})  # evaluate: the weights file, sha256
         tags.update(source_tags(plan))
         tags["mlflow.note.content"] = job_note(job)

@@ -221,10 +221,11 @@ def config_types(tree: Any) -> set[str]:
     return out
 
 
-def library_versions() -> dict[str, str]:
-    """Installed versions of :data:`LIBRARIES` (``"absent"`` when not installed)."""
+def package_versions(names: Iterable[str] = LIBRARIES) -> dict[str, str]:
+    """Installed versions of the distributions ``names`` (``"absent"`` when not installed);
+    by default those of :data:`LIBRARIES`."""
     out = {}
-    for name in LIBRARIES:
+    for name in names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -237,7 +238,7 @@ class CodeFingerprint:
     """The code identity of configs, from one scan of the plugin package."""
 
     index: SourceIndex
-    versions: dict[str, str] = field(default_factory=library_versions)
+    versions: dict[str, str] = field(default_factory=package_versions)
 
     @classmethod
     def of(cls, package_dir: Path) -> CodeFingerprint:
