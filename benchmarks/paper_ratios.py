@@ -84,18 +84,21 @@ GROUPS: tuple[str, ...] = ("preprocess", "backbone+FPN", "dense head+NMS", "RPN"
 
 def compute_ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The :data:`RATIOS` from a benchmark result (None where a model failed)."""
+    from benchmarks.harness.bench import ratio
+
     by_name = {e["name"]: e for e in result["models"]
                if e.get("variant", "reference") == "reference"}
     rows = []
     for r in RATIOS:
         num, den = by_name.get(r.numerator), by_name.get(r.denominator)
         value = mac_ratio = None
-        if num and den and not num.get("error") and not den.get("error"):
-            value = round(num["latency_ms"]["median"] / den["latency_ms"]["median"], 4)
+        spread = ratio(num, den) if num and den else None
+        if spread is not None:
+            value = spread["median"]
             if num.get("gmacs") and den.get("gmacs"):
                 mac_ratio = round(num["gmacs"] / den["gmacs"], 4)
         rows.append({"title": r.title, "numerator": r.numerator, "denominator": r.denominator,
-                     "ratio": value, "mac_ratio": mac_ratio, "goal": r.goal,
+                     "ratio": value, "spread": spread, "mac_ratio": mac_ratio, "goal": r.goal,
                      "paper": round(r.paper, 3) if r.paper is not None else None,
                      "paper_note": r.paper_note,
                      "met": (value <= r.goal) if (value is not None and r.goal) else None})
@@ -110,7 +113,9 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]], command: str) -
         f"Machine: {hw['summary']}; load average {hw.get('load_avg')} at start, "
         f"{result.get('load_avg_end')} at the end.",
         f"Method: batch 1, {result['settings']['warmup']} warm-up + "
-        f"{result['settings']['runs']} timed runs, median; fixed detection count; "
+        f"{result['settings']['runs']} timed runs, median; the models timed again in "
+        f"turns (A, B, A, B ...) and each ratio the median (min-max) of its per-round "
+        f"ratios; fixed detection count; "
         "random weights; see docs/benchmarks.md.",
         f"Command: `{command}`", "",
         "| ratio | measured | goal | paper | goal met | GMAC ratio |",
@@ -118,7 +123,10 @@ def markdown(result: dict[str, Any], rows: list[dict[str, Any]], command: str) -
     ]
     for r in rows:
         met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
-        lines.append(f"| {r['title']} | {_f(r['ratio'], 3)} | {_f(r['goal'], 2)} | "
+        s = r.get("spread") or {}
+        measured = _f(r["ratio"], 3) + (f" ({_f(s['min'], 3)}-{_f(s['max'], 3)})"
+                                        if s.get("interleaved") else "")
+        lines.append(f"| {r['title']} | {measured} | {_f(r['goal'], 2)} | "
                      f"{_f(r['paper'], 2)} ({r['paper_note']}) | {met} | "
                      f"{_f(r.get('mac_ratio'), 3)} |")
     lines += ["", "Median ms per stage group (GMACs in the last column; the GMAC ratio above is "

@@ -20,7 +20,13 @@ from .inputs import fresh, inference_batch
 from .memory import release_memory
 from .models import build_model, params_m
 from .options import OPTION_NAMES, apply_options
-from .runner import compare_predictions, measure_latency, measure_training
+from .runner import (
+    compare_predictions,
+    interleaved_latency,
+    measure_latency,
+    measure_training,
+    round_ratios,
+)
 
 #: Version of the result JSON layout (bump on incompatible changes).
 SCHEMA = "centermask_mm.benchmark/1"  # the name predates the harness's move to benchmarks/
@@ -82,6 +88,8 @@ class BenchSettings:
     options: dict[str, bool] = field(default_factory=dict)
     each_option: bool = False
     seed: int = 0
+    #: Time the reference models again in turns (A, B, A, B ...) for the ratios.
+    interleave: bool = True
 
     def __post_init__(self) -> None:
         if self.runs < 1 or self.warmup < 0 or self.train_steps < 0 or self.train_batch < 1:
@@ -183,19 +191,68 @@ def _optimised(model: torch.nn.Module, spec: ModelSpec, settings: BenchSettings,
     return entry
 
 
+def interleave(entries: list[dict[str, Any]], specs: Sequence[ModelSpec],
+               settings: BenchSettings, log: Callable[[str], None]) -> None:
+    """Time the measured reference models again in turns (A, B, A, B ... after each one's
+    warm-up, :func:`interleaved_latency`) and store each one's per-round times as
+    ``rounds_ms``: the ratios are then taken round by round. Failures are recorded in
+    ``interleave_error`` of the first entry; the separate medians stay."""
+    ok = [(e, s) for e, s in zip(entries, specs, strict=True)
+          if not e.get("error") and e.get("latency_ms")]
+    if len(ok) < 2:
+        return
+    log(f"[bench] interleaved: {len(ok)} models x {settings.runs} rounds")
+    models = []
+    try:
+        models = [build_model(s.config, settings.device) for _, s in ok]
+        times = interleaved_latency(models, [tuple(e["shape"]) for e, _ in ok],
+                                    settings.runs, warmup=settings.warmup,
+                                    fixed_count=settings.fixed_count,
+                                    ori_shape=settings.ori_shape, seed=settings.seed)
+        for (e, _), ms in zip(ok, times, strict=True):
+            e["rounds_ms"] = [round(v, 3) for v in ms]
+    except Exception as exc:  # noqa: BLE001 - recorded; the separate medians stay
+        ok[0][0]["interleave_error"] = _error(exc)["error"]
+        log(f"[bench] interleaved timing failed: {ok[0][0]['interleave_error']}")
+    finally:
+        del models
+        release_memory()
+
+
+def ratio(num: dict[str, Any], den: dict[str, Any]) -> dict[str, Any] | None:
+    """``num``'s latency over ``den``'s: the spread of the per-round ratios when both were
+    timed in turns (``interleaved: true``), else the ratio of their medians."""
+    if num.get("error") or den.get("error") or not num.get("latency_ms") \
+            or not den.get("latency_ms"):
+        return None
+    if num.get("rounds_ms") and den.get("rounds_ms"):
+        return {**round_ratios(num["rounds_ms"], den["rounds_ms"]), "interleaved": True}
+    value = round(num["latency_ms"]["median"] / den["latency_ms"]["median"], 4)
+    return {"median": value, "interleaved": False}
+
+
 def ratios(entries: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Median latency of every reference entry over the first one's (``'<name>/<first>'``).
+    """Latency of every reference entry over the first one's (``'<name>/<first>'``): the
+    median of the per-round ratios (see :func:`ratio`; the spread is in ``ratio_spread``).
 
     Optimised variants carry ``speedup_vs_reference`` instead.
     """
+    return {k: v["median"] for k, v in ratio_spread(entries).items()}
+
+
+def ratio_spread(entries: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """:func:`ratio` of every reference entry over the first one."""
     ok = [e for e in entries if not e.get("error") and e.get("latency_ms")
           and e.get("variant", "reference") == "reference"]
     if not ok:
         return {}
     first = ok[0]
-    base = first["latency_ms"]["median"]
-    return {f"{e['name']}/{first['name']}": round(e["latency_ms"]["median"] / base, 4)
-            for e in ok}
+    out = {}
+    for e in ok:
+        r = ratio(e, first)
+        if r is not None:
+            out[f"{e['name']}/{first['name']}"] = r
+    return out
 
 
 def run_benchmark(specs: Sequence[ModelSpec], settings: BenchSettings,
@@ -206,7 +263,8 @@ def run_benchmark(specs: Sequence[ModelSpec], settings: BenchSettings,
     Returns:
         dict: ``schema``, ``created`` (UTC ISO time), ``command``, ``hardware``
         (:func:`hardware_info`, taken after ``torch.set_num_threads``), ``settings``,
-        ``models`` (entries, see :func:`benchmark_model`), ``ratios`` (:func:`ratios`),
+        ``models`` (entries, see :func:`benchmark_model`; ``rounds_ms`` from
+        :func:`interleave`), ``ratios`` (:func:`ratios`), ``ratio_spread``,
         ``load_avg_end`` (load average when the run finished).
     """
     if not specs:
@@ -220,8 +278,13 @@ def run_benchmark(specs: Sequence[ModelSpec], settings: BenchSettings,
     hardware = hardware_info(settings.device)
     started = _dt.datetime.now(_dt.timezone.utc)
     entries: list[dict[str, Any]] = []
+    references: list[dict[str, Any]] = []
     for spec in specs:
-        entries.extend(benchmark_model(spec, settings, log))
+        measured = benchmark_model(spec, settings, log)
+        references.append(measured[0])
+        entries.extend(measured)
+    if settings.interleave:
+        interleave(references, specs, settings, log)
     import os
 
     try:
@@ -237,5 +300,6 @@ def run_benchmark(specs: Sequence[ModelSpec], settings: BenchSettings,
         "settings": {**asdict(settings), "threads": torch.get_num_threads()},
         "models": entries,
         "ratios": ratios(entries),
+        "ratio_spread": ratio_spread(entries),
         "load_avg_end": load_end,
     }

@@ -80,6 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also measure with torch.compile of backbone and neck")
     p.add_argument("--each-option", action="store_true",
                    help="measure every requested switch on its own instead of all together")
+    p.add_argument("--no-interleave", action="store_true",
+                   help="do not time the models again in turns (A, B, A, B ...) for the ratios")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs")
     p.add_argument("--out", type=Path, default=None, help="write the JSON record here")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables here")
@@ -145,7 +147,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         train_shape=tuple(args.train_shape) if args.train_shape else None,
         options={"fuse_conv_bn": args.fuse_conv_bn, "channels_last": args.channels_last,
                  "bf16": args.bf16, "compile": args.compile},
-        each_option=args.each_option, seed=args.seed)
+        each_option=args.each_option, seed=args.seed, interleave=not args.no_interleave)
 
     def log(msg: str) -> None:
         if not args.quiet:

@@ -37,6 +37,7 @@ def latency_table(result: dict[str, Any]) -> str:
     entries = result["models"]
     ok = [e for e in entries if not e.get("error") and e.get("latency_ms")]
     base = ok[0]["latency_ms"]["median"] if ok else None
+    spread = result.get("ratio_spread") or {}
     rows = []
     for e in entries:
         if e.get("error") and not e.get("latency_ms"):
@@ -61,8 +62,13 @@ def latency_table(result: dict[str, Any]) -> str:
             else:
                 same = "outputs differ"
             note = f"x{e['speedup_vs_reference']:.2f} vs reference, {same}"
+        r = spread.get(f"{e['name']}/{ok[0]['name']}") if ok else None
+        if r and r.get("interleaved"):  # median of the per-round ratios (min-max)
+            x_first = f"{_fmt(r['median'], 3)} ({_fmt(r['min'], 3)}-{_fmt(r['max'], 3)})"
+        else:
+            x_first = _fmt(lat["median"] / base, 3) if base else "-"
         rows.append([e["name"], "x".join(map(str, e["shape"])), _fmt(lat["median"]),
-                     _fmt(lat["p90"]), _fmt(lat["median"] / base, 3) if base else "-", det,
+                     _fmt(lat["p90"]), x_first, det,
                      _fmt(e.get("params_m"), 1), _fmt(peak, 0), note])
     header = ["model", "input", "ms median", "ms p90", "x first", "dets", "params (M)",
               "peak MB", "note"]
@@ -124,7 +130,10 @@ def format_report(result: dict[str, Any]) -> str:
     head = (f"hardware: {hw.get('summary')}  (load avg start {hw.get('load_avg')}, "
             f"end {result.get('load_avg_end')})\n"
             f"settings: {s.get('warmup')} warm-up + {s.get('runs')} runs, batch 1, "
-            f"fixed detection count {'on' if s.get('fixed_count') else 'off'}")
+            f"fixed detection count {'on' if s.get('fixed_count') else 'off'}"
+            + ("; 'x first' = median (min-max) of the per-round ratios, the models timed in "
+               "turns" if result.get("ratio_spread") and any(
+                   r.get("interleaved") for r in result["ratio_spread"].values()) else ""))
     parts = [head, "", "Latency (ms per image)", latency_table(result), "",
              "Stage breakdown (median exclusive ms; 'other' = outside every stage)",
              stage_table(result), "",

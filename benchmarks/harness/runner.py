@@ -290,6 +290,61 @@ def measure_latency(model_or_config: nn.Module | Any,
     return result
 
 
+def spread(values: Sequence[float]) -> dict[str, Any]:
+    """Median, min, max and quartiles (``statistics.quantiles``, inclusive) of ``values``."""
+    v = sorted(values)
+    q1, _, q3 = statistics.quantiles(v, n=4, method="inclusive") if len(v) > 1 else (v[0],) * 3
+    return {"median": round(statistics.median(v), 4), "min": round(v[0], 4),
+            "max": round(v[-1], 4), "q1": round(q1, 4), "q3": round(q3, 4), "n": len(v)}
+
+
+def interleaved_latency(models: Sequence[nn.Module], shapes: Sequence[tuple[int, int]],
+                        rounds: int, warmup: int = 5, fixed_count: bool = True,
+                        ori_shape: tuple[int, int] | None = None, seed: int = 0
+                        ) -> list[list[float]]:
+    """Batch-1 latency (ms) of several models timed in turns: each model gets its warm-up,
+    then every round times model 0, 1, 2, ... once each, so a slow spell of the machine
+    falls on all of them alike and a ratio of two models is taken within one round.
+
+    Returns:
+        One list of ``rounds`` times per model, in the order given.
+    """
+    if rounds < 1 or warmup < 0 or len(models) != len(shapes):
+        raise ValueError(f"interleaved_latency: need rounds >= 1, warmup >= 0 and a shape per "
+                         f"model; got rounds={rounds}, warmup={warmup}, {len(models)} models, "
+                         f"{len(shapes)} shapes")
+    from contextlib import ExitStack
+
+    nets = [_model_and_device(m, None) for m in models]
+    batches = [inference_batch(s, ori_shape, seed=seed) for s in shapes]
+    was_training = [m.training for m, _ in nets]
+    times: list[list[float]] = [[] for _ in nets]
+    try:
+        with ExitStack() as stack, torch.no_grad():
+            for model, _ in nets:
+                model.eval()
+                stack.enter_context(fixed_detections(model) if fixed_count else _no_fix(model))
+            for (model, _), batch in zip(nets, batches, strict=True):
+                for _ in range(warmup):
+                    model.test_step(fresh(batch))
+            for _ in range(rounds):
+                for i, ((model, dev), batch) in enumerate(zip(nets, batches, strict=True)):
+                    ms, _ = _timed(lambda m=model, b=batch: m.test_step(fresh(b)), dev)
+                    times[i].append(ms)
+    finally:
+        for (model, _), mode in zip(nets, was_training, strict=True):
+            model.train(mode)
+    return times
+
+
+def round_ratios(num: Sequence[float], den: Sequence[float]) -> dict[str, Any]:
+    """:func:`spread` of the per-round ratios ``num[i] / den[i]`` of two interleaved models."""
+    if len(num) != len(den) or not num:
+        raise ValueError(f"round_ratios: need as many rounds on both sides, got {len(num)} "
+                         f"and {len(den)}")
+    return spread([a / b for a, b in zip(num, den, strict=True)])
+
+
 class _no_fix:  # noqa: N801 - used like the fixed_detections context manager
     """Stand-in for :func:`fixed_detections` that changes nothing."""
 

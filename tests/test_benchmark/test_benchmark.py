@@ -328,6 +328,50 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["x.py@bad"]) == 2
 
 
+class _Recorder(nn.Module):
+    """A stand-in detector whose ``test_step`` records which model ran."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        super().__init__()
+        self.name, self.log = name, log
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def test_step(self, data: dict) -> list:
+        self.log.append(self.name)
+        return []
+
+
+def test_interleaved_latency_times_the_models_in_turns() -> None:
+    from benchmarks.harness.runner import interleaved_latency
+
+    log: list[str] = []
+    a, b = _Recorder("a", log), _Recorder("b", log)
+    times = interleaved_latency([a, b], [(32, 32), (32, 32)], rounds=3, warmup=2,
+                                fixed_count=False)
+    assert log == ["a", "a", "b", "b"] + ["a", "b"] * 3  # warm-ups, then A, B, A, B ...
+    assert [len(t) for t in times] == [3, 3] and all(v > 0 for t in times for v in t)
+    assert a.training and b.training  # modes put back
+
+
+def test_ratios_are_the_spread_of_per_round_ratios() -> None:
+    from benchmarks.harness.bench import ratio, ratio_spread
+    from benchmarks.harness.runner import round_ratios
+
+    assert round_ratios([2.0, 4.0, 3.0, 9.0], [1.0, 2.0, 1.0, 3.0]) == {
+        "median": 2.5, "min": 2.0, "max": 3.0, "q1": 2.0, "q3": 3.0, "n": 4}
+    with pytest.raises(ValueError, match="as many rounds"):
+        round_ratios([1.0], [1.0, 2.0])
+
+    def entry(name: str, rounds: list[float] | None) -> dict:
+        e = {"name": name, "error": None, "variant": "reference",
+             "latency_ms": {"median": 10.0}}
+        return {**e, "rounds_ms": rounds} if rounds else e
+
+    ab = ratio_spread([entry("a", [10.0, 20.0, 10.0]), entry("b", [12.0, 30.0, 11.0])])
+    assert ab["b/a"]["interleaved"] and ab["b/a"]["median"] == 1.2 and ab["b/a"]["max"] == 1.5
+    assert ratio(entry("b", None), entry("a", None)) == {"median": 1.0, "interleaved": False}
+
+
 def test_paper_ratios_table() -> None:
     spec = importlib.util.spec_from_file_location("paper_ratios",
                                                   REPO / "benchmarks" / "paper_ratios.py")
