@@ -64,6 +64,32 @@ def coco_root(repo_root: Path) -> Path:
     return Path(env).expanduser().resolve() if env else repo_root / "data" / "coco"
 
 
+def toy_module() -> Any:
+    """``centermask_mm.datasets.toy``, without importing the ``centermask_mm`` package when
+    it is not imported yet.
+
+    The package's ``__init__`` registers every model (torch, mmdet, mmcv: 10-20 s on a busy
+    machine), which planning, ``table`` and a rerun with nothing to do never need; the toy
+    generator itself needs only numpy, pycocotools and PIL, so its file is loaded alone.
+    """
+    import importlib.util
+    import sys
+
+    for name in ("centermask_mm.datasets.toy", "_centermask_mm_toy"):
+        if name in sys.modules:
+            return sys.modules[name]
+    package = importlib.util.find_spec("centermask_mm")  # finds it without importing it
+    if package is None or package.origin is None:
+        raise DataError("the centermask_mm package is not installed (it makes the toy set)")
+    path = Path(package.origin).parent / "datasets" / "toy.py"
+    spec = importlib.util.spec_from_file_location("_centermask_mm_toy", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    return module
+
+
 def resolve_dataset(requested: str, workspace: Path, repo_root: Path,
                     toy_spec: Any = None) -> Dataset:
     """Decide the data set for ``requested`` (``auto`` | ``coco`` | ``toy`` | ``none``).
@@ -84,8 +110,7 @@ def resolve_dataset(requested: str, workspace: Path, repo_root: Path,
     if requested == "coco":
         raise DataError(f"data: coco, but no COCO at {coco} (no {COCO_MARKER}); set "
                         "CM_COCO_ROOT or use the toy profile")
-    from centermask_mm.datasets import toy
-
+    toy = toy_module()
     env = os.environ.get("CM_TOY_ROOT")
     # The set with COCO's categories (evaluation profiles) has its own folder: one folder
     # for both would regenerate the shared toy set whenever the other kind of study runs.

@@ -121,3 +121,26 @@ def test_run_hints_keep_the_workspace_and_profile(ran: tuple[Path, Path, str]) -
     # ... and work as printed.
     rc, _, printed = _probe(*see[0].split()[2:], workspace=ws / "elsewhere")
     assert rc == 0 and "1 succeeded" in printed, printed
+
+
+def test_toy_data_resolves_without_the_model_package(tmp_path: Path) -> None:
+    """Planning a toy study (and so ``table``'s staleness check and a no-op ``run``) reads
+    and fingerprints the toy set without importing ``centermask_mm`` (torch, mmdet)."""
+    code = textwrap.dedent(f"""
+        import json, sys
+        from pathlib import Path
+        from orchestrator.study.data import resolve_dataset, toy_module
+        spec = toy_module().ToySpec(num_train=2, num_val=1, height=64, width=64)
+        data = resolve_dataset("toy", Path({str(tmp_path)!r}), Path("."), toy_spec=spec)
+        print(json.dumps({{"tag": data.tag, "classes": len(data.classes),
+                          "heavy": sorted(m for m in {HEAVY!r} + ("centermask_mm",)
+                                          if m in sys.modules)}}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["tag"].startswith("toy:") and out["classes"] == 5
+    assert out["heavy"] == [], out
+    assert (tmp_path / "data" / "toy" / "SPEC.json").exists()
