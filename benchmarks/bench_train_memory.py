@@ -92,12 +92,14 @@ def _peak_rss_mb() -> float:
 
 def _resolve_config(spec: str) -> str:
     """Path of a config given as a repo path or ``mmdet::relative/path.py``."""
-    if spec.startswith('mmdet::'):
-        import mmdet
+    if '::' in spec:
+        from benchmarks.harness.models import BenchConfigError, resolve_config
 
-        path = Path(mmdet.__file__).parent / '.mim' / 'configs' / spec[len('mmdet::'):]
-    else:
-        path = Path(spec) if Path(spec).is_absolute() else REPO / spec
+        try:
+            return str(resolve_config(spec))
+        except BenchConfigError as exc:
+            raise SystemExit(f'bench_train_memory: {exc}') from exc
+    path = Path(spec) if Path(spec).is_absolute() else REPO / spec
     if not path.is_file():
         raise SystemExit(f'bench_train_memory: config not found: {spec} ({path})')
     return str(path)

@@ -57,17 +57,19 @@ def resolve_config(name: str | Path) -> Path:
     """
     name = str(name)
     if "::" in name:
-        import importlib.util
+        from mmengine.config import Config
 
         package, rel = name.split("::", 1)
-        spec = importlib.util.find_spec(package)
-        if spec is None or spec.origin is None:
-            raise BenchConfigError(f"config {name!r}: package {package!r} is not installed")
-        root = Path(spec.origin).parent
-        for candidate in (root / ".mim" / "configs" / rel, root / "configs" / rel):
-            if candidate.is_file():
-                return candidate
-        raise BenchConfigError(f"config {name!r}: no {rel} in {package}'s configs")
+        try:
+            # mmengine's own lookup, as for a `_base_`: the package's mim metafiles, else
+            # its .mim/configs folder.
+            path, _ = Config._get_cfg_path(name, "")
+        except (AssertionError, ImportError, ValueError) as exc:
+            raise BenchConfigError(f"config {name!r}: package {package!r} is not an "
+                                   f"installed OpenMMLab package ({exc})") from exc
+        except FileNotFoundError as exc:
+            raise BenchConfigError(f"config {name!r}: no {rel} in {package}'s configs") from exc
+        return Path(path)
     path = Path(name)
     if not path.is_file():
         raise BenchConfigError(f"config {name!r}: no such file")

@@ -65,17 +65,19 @@ def patch_key_path(raw_key: str) -> str:
 def resolve_config_path(name: str, repo_root: Path) -> Path:
     """A config path as written in a study: repo-relative, absolute, or ``mmdet::x.py``."""
     if "::" in name:
-        package, rel = name.split("::", 1)
-        import importlib.util
+        from mmengine.config import Config
 
-        spec = importlib.util.find_spec(package)
-        if spec is None or spec.origin is None:
-            raise ConfigLoadError(f"package {package!r} of {name!r} is not installed")
-        pkg_dir = Path(spec.origin).parent
-        for candidate in (pkg_dir / ".mim" / "configs" / rel, pkg_dir / "configs" / rel):
-            if candidate.exists():
-                return candidate
-        raise ConfigLoadError(f"{name!r}: no {rel} in {package}'s configs")
+        package, rel = name.split("::", 1)
+        try:
+            # mmengine's own lookup, as for a `_base_`: the package's mim metafiles, else
+            # its .mim/configs folder.
+            path, _ = Config._get_cfg_path(name, "")
+        except (AssertionError, ImportError, ValueError) as exc:
+            raise ConfigLoadError(f"package {package!r} of {name!r} is not an installed "
+                                  f"OpenMMLab package ({exc})") from exc
+        except FileNotFoundError as exc:
+            raise ConfigLoadError(f"{name!r}: no {rel} in {package}'s configs") from exc
+        return Path(path)
     path = Path(name)
     return path if path.is_absolute() else repo_root / path
 
