@@ -45,6 +45,10 @@ def _study(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-dir", default=None,
                    help="folder of the published weights files of an evaluation profile "
                         "(overrides its evaluate.weights_dir; also $CM_WEIGHTS_DIR)")
+    p.add_argument("--allow-outside-configs", action="store_true",
+                   help="let the study's base and patch values name configs, files and URLs "
+                        "outside the repository's configs (they run code; README 'Trust "
+                        "boundary'; also $CM_ALLOW_OUTSIDE_CONFIGS=1)")
     _shared(p)
 
 

@@ -65,6 +65,10 @@ def _load_plan(args: argparse.Namespace, ws: Workspace) -> Any:
         from ..study.evaluate import WEIGHTS_ENV
 
         os.environ[WEIGHTS_ENV] = str(Path(args.weights_dir).expanduser().resolve())
+    if getattr(args, "allow_outside_configs", False):
+        from ..study.trust import ENV
+
+        os.environ[ENV] = "1"  # the user's explicit choice, for every reader of the plan
     study = with_overrides(args, load_study(find_study(args.study)))
     return plan_study(study, args.profile, workspace=ws.root, repo_root=REPO_ROOT)
 

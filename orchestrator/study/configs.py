@@ -95,6 +95,10 @@ def load_base(path: Path) -> Tree:
     if key not in _LOADED:
         from mmengine.config import Config
 
+        from .trust import safe_yaml_configs
+
+        safe_yaml_configs()  # a YAML config (or _base_) never runs a python tag
+
         try:
             # Without the config's custom_imports: reading a config must not import torch,
             # mmdet and the plugins (10-40 s on a busy machine); build_model imports them

@@ -37,6 +37,7 @@ from .data import DataError, Dataset, bind, manifest, resolve_dataset
 from .errors import Problem, StudyError
 from .identity import CodeFingerprint, job_id
 from .reader import Level, Profile, Study, combinations, load_study
+from .trust import base_problem, patch_trust_issues
 from .values import config_value_issues, culprit, patch_value_issues
 
 
@@ -206,7 +207,10 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     base_name = profile.base or study.base
     base_key: tuple[Any, ...] = ("profiles", profile.name, "base") if profile.base else ("base",)
     try:
-        base_path = resolve_config_path(base_name, repo_root)
+        why = base_problem(base_name, None, repo_root)
+        base_path = resolve_config_path(base_name, repo_root) if why is None else Path()
+        if why is not None or (why := base_problem(base_name, base_path, repo_root)):
+            raise StudyError([study.problem(base_key, f"untrusted base: {why}")])
         loaded = load_base(base_path)
     except ConfigLoadError as exc:
         raise StudyError([study.problem(base_key, f"cannot load config: {exc}")]) from exc
@@ -215,11 +219,13 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     problems: list[Problem] = []
     base, issues = apply_patch(loaded, profile.patch)
     issues += patch_value_issues(loaded, profile.patch, base)
+    issues += patch_trust_issues(profile.patch, repo_root)
     problems += _issue_problems(study, ("profiles", profile.name, "patch"), issues)
     base_hash = config_hash(base)
     # The override must apply to the base too; then it is checked once, here.
     base_after, issues = apply_patch(base, profile.override)
     issues += patch_value_issues(base, profile.override, base_after)
+    issues += patch_trust_issues(profile.override, repo_root)
     problems += _issue_problems(study, ("profiles", profile.name, "override"), issues)
 
     # Each level alone on the base: key typos, type mismatches, no-ops, twins.
@@ -228,6 +234,7 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
         for level in axis.levels:
             tree, issues = apply_patch(base, level.patch)
             issues += patch_value_issues(base, level.patch, tree)
+            issues += patch_trust_issues(level.patch, repo_root)
             problems += _issue_problems(study, _level_path(level), issues)
             if issues:
                 continue
