@@ -74,26 +74,19 @@ def _quote(value: str) -> str:
 
 
 def _search(client: Any, experiment_ids: list[str], filter_string: str) -> list[Any]:
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs(experiment_ids, filter_string=filter_string,
-                                  max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    """Every run matching ``filter_string`` (MLflow's own paging)."""
+    from mlflow.utils import get_results_from_paginated_fn
+
+    return list(get_results_from_paginated_fn(
+        lambda n, token: client.search_runs(experiment_ids, filter_string=filter_string,
+                                            max_results=n, page_token=token), 1000))
 
 
 def _experiment_ids(client: Any) -> list[str]:
-    ids: list[str] = []
-    token = None
-    while True:
-        page = client.search_experiments(max_results=1000, page_token=token)
-        ids.extend(e.experiment_id for e in page)
-        token = page.token
-        if not token:
-            return ids
+    from mlflow.utils import get_results_from_paginated_fn
+
+    return [e.experiment_id for e in get_results_from_paginated_fn(
+        lambda n, token: client.search_experiments(max_results=n, page_token=token), 1000)]
 
 
 def _record(run: Any) -> dict[str, Any]:

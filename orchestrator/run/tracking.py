@@ -99,15 +99,12 @@ class Tracker:
             return exp.experiment_id
 
     def _search(self, experiment_ids: list[str], filter_string: str) -> list[Any]:
-        runs: list[Any] = []
-        token = None
-        while True:
-            page = self.client.search_runs(experiment_ids, filter_string, max_results=1000,
-                                           page_token=token)
-            runs += list(page)
-            token = page.token
-            if not token:
-                return runs
+        """Every run matching ``filter_string`` (MLflow's own paging)."""
+        from mlflow.utils import get_results_from_paginated_fn
+
+        return list(get_results_from_paginated_fn(
+            lambda n, token: self.client.search_runs(experiment_ids, filter_string,
+                                                     max_results=n, page_token=token), 1000))
 
     def _all_experiments(self) -> list[str]:
         return [e.experiment_id for e in self.client.search_experiments()]
