@@ -52,9 +52,29 @@ def _study(p: argparse.ArgumentParser) -> None:
     _shared(p)
 
 
-def _run_args(p: argparse.ArgumentParser) -> None:
+def _plan_args(p: argparse.ArgumentParser) -> None:
     _study(p)
-    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
+                   help="where the jobs will run: local plans with the visible GPUs, "
+                        "slurm/ray with what the profile asks (docs/cluster.md)")
+    p.add_argument("--gpus", type=int, default=None,
+                   help="plan as if this many GPUs were available to a job (a profile's "
+                        "batch: world size; default: visible GPUs for local)")
+
+
+def _slurm_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("slurm executor (override the study's executor.slurm section)")
+    for opt, what in (("partition", "partition"), ("account", "account"), ("qos", "QOS"),
+                      ("time", "time limit, e.g. 24:00:00"), ("mem", "memory per node, "
+                       "e.g. 64G"), ("constraint", "node features")):
+        g.add_argument(f"--slurm-{opt}", default=None, help=f"sbatch --{opt}: {what}")
+    g.add_argument("--sbatch", action="append", default=None, metavar="OPTION",
+                   help="extra sbatch option, e.g. --sbatch=--exclusive (repeatable)")
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    _plan_args(p)
+    _slurm_args(p)
     p.add_argument("--parallel", type=int, default=None,
                    help="most jobs at once (default: one per GPU share, or cores // "
                         "cpus_per_job without GPUs)")
@@ -131,8 +151,8 @@ _RUN = "orchestrator.run.commands"
 COMMANDS: tuple[Command, ...] = (
     Command("run", "plan, queue and run a study (resumes; idempotent)", _run_args,
             f"{_RUN}:cmd_run"),
-    Command("plan", "dry run: jobs, config diffs, hashes, cache hits, time estimates", _study,
-            f"{_RUN}:cmd_plan"),
+    Command("plan", "dry run: jobs, config diffs, hashes, cache hits, time estimates",
+            _plan_args, f"{_RUN}:cmd_plan"),
     Command("status", "jobs of a study (or every study) in the queue", _status_args,
             f"{_RUN}:cmd_status"),
     Command("cancel", "cancel a study's queued and running jobs", _cancel_args,

@@ -20,12 +20,17 @@ EXECUTORS: dict[str, str] = {
 }
 
 
-def make_executor(name: str, **kwargs: Any) -> Executor:
-    """Instantiate the executor registered as ``name`` with ``kwargs``."""
+def executor_class(name: str) -> type[Executor]:
+    """The class registered as ``name`` (imports its module, not its backend)."""
     if name not in EXECUTORS:
         raise ValueError(f"unknown executor {name!r}; known: {sorted(EXECUTORS)}")
     module, cls = EXECUTORS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(**kwargs)
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def make_executor(name: str, **kwargs: Any) -> Executor:
+    """Instantiate the executor registered as ``name`` with ``kwargs``."""
+    return executor_class(name)(**kwargs)
 
 
 def cancel_handle(handle: str) -> None:
@@ -52,4 +57,4 @@ def handle_key(job_id: str) -> str:
 
 
 __all__ = ["Executor", "Launch", "Outcome", "EXECUTORS", "cancel_handle", "describe_handles",
-           "handle_key", "make_executor"]
+           "executor_class", "handle_key", "make_executor"]

@@ -131,11 +131,12 @@ class Executor(abc.ABC):
     def describe(self) -> str:
         """One line: where jobs run and how many at once."""
 
-    def check(self, launch: Launch) -> None:
+    @classmethod
+    def check(cls, launch: Launch) -> None:
         """Raise ``ValueError`` naming the limitation when this executor can never run
-        ``launch`` (checked at plan time, before anything is queued)."""
+        ``launch`` (checked before anything is queued, without starting the backend)."""
         if launch.nodes > 1:
-            raise ValueError(f"the {self.name} executor runs a job on one machine; "
+            raise ValueError(f"the {cls.name} executor runs a job on one machine; "
                              f"nodes_per_job: {launch.nodes} needs --executor slurm")
 
     def handle(self, job_id: str) -> str | None:

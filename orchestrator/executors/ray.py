@@ -24,7 +24,7 @@ from ._base import Executor, Launch, Outcome, die_with_parent, job_env, ranks, t
 
 
 def _run_process(argv: Sequence[str], env: Mapping[str, str], log: str, cwd: str,
-                 nprocs: int = 1) -> tuple[int, str]:
+                 nprocs: int) -> tuple[int, str]:
     """Body of the Ray task: run the job process (``nprocs`` ranks under torchrun), return
     (exit status, device)."""
     # The task's own environment carries Ray's CUDA_VISIBLE_DEVICES; keep it.

@@ -169,6 +169,10 @@ class SlurmExecutor(Executor):
     name = "slurm"
     detached = True
 
+    @classmethod
+    def check(cls, launch: Launch) -> None:
+        """Several nodes are fine here (``srun`` spreads the ranks); nothing to refuse."""
+
     def __init__(self, parallel: int | None = None, partition: str | None = None,
                  account: str | None = None, qos: str | None = None,
                  time: str | None = None, mem: str | None = None,
@@ -183,6 +187,9 @@ class SlurmExecutor(Executor):
                                               time=time, mem=mem,
                                               constraint=constraint).items() if v}
         self.extra = [str(x) for x in sbatch]
+        bad = check_sbatch_lines(self.extra)
+        if bad:
+            raise ValueError("; ".join(bad))
         self.gpus = self._cluster_has_gpus() if gpus is None else gpus
         self.poll_s = poll_s
         self._jobs: dict[str, _Job] = {}

@@ -49,8 +49,11 @@ def measure_latency(runner: Any, job: Mapping[str, Any], run_id: str | None,
     from benchmarks.harness.report import log_to_mlflow
     from benchmarks.harness.runner import measure_latency as bench_latency
 
+    from .distributed import unwrap
+
     shape = tuple(job.get("latency_shape") or _test_shape(runner.cfg))
-    result = bench_latency(runner.model, shape=shape, runs=runs, warmup=2, stage_runs=0)
+    result = bench_latency(unwrap(runner.model), shape=shape, runs=runs, warmup=2,
+                           stage_runs=0)
     if client is not None and run_id is not None:
         log_to_mlflow(result, run_id, client)
     return float(result["latency_ms"]["median"])
@@ -100,9 +103,10 @@ def job_config(job: Mapping[str, Any]) -> Any:
                              tracking_uri=job["tracking_uri"]))
     vis["vis_backends"] = backends
     cfg.visualizer = vis
-    cfg.custom_hooks = [*(cfg.get("custom_hooks") or []),
-                        dict(type="CMProgressHook", path=str(work / PROGRESS),
-                             priority="VERY_LOW")]
+    if int(job.get("rank", 0)) == 0:  # rank 0 alone reports progress
+        cfg.custom_hooks = [*(cfg.get("custom_hooks") or []),
+                            dict(type="CMProgressHook", path=str(work / PROGRESS),
+                                 priority="VERY_LOW")]
     return cfg
 
 
@@ -112,8 +116,13 @@ def run(job: Mapping[str, Any]) -> dict[str, float]:
     from centermask_mm.utils import allow_full_checkpoint_load, build_runner
 
     allow_full_checkpoint_load()
+    from . import distributed
+
+    dist = distributed.Dist(int(job.get("rank", 0)), int(job.get("world_size", 1)),
+                            int(job.get("local_rank", 0)), job.get("backend"))
     cfg = job_config(job)
     cfg.resume = True  # mmengine picks the latest checkpoint in work_dir, if any
+    distributed.configure(cfg, dist)  # several ranks: DDP over the job's process group
     runner = build_runner(cfg)  # honours a config's runner_type, as mmdet's tools do
     client = worker.job_client(job)
     import torch
@@ -124,6 +133,7 @@ def run(job: Mapping[str, Any]) -> dict[str, float]:
     hardware = time_hardware(hardware_info("cuda" if torch.cuda.is_available() else "cpu"))
     if client is not None:
         client.set_tag(job["run_id"], "cm.hardware", hardware)
+        distributed.log_batch(client, job["run_id"], cfg, dist)
     runner.train()
     # The trained weights are in memory; without this, test() would "resume" the last
     # checkpoint again (mmengine re-runs load_or_resume when nothing was loaded before).
@@ -135,7 +145,7 @@ def run(job: Mapping[str, Any]) -> dict[str, float]:
     for key, value in test.items():
         if isinstance(value, int | float):
             metrics["test/" + key.replace("@", "_at_")] = float(value)
-    metrics["params_m"] = count_params(runner.model) / 1e6
+    metrics["params_m"] = count_params(distributed.unwrap(runner.model)) / 1e6
     latency = measure_latency(runner, job, job.get("run_id"), client)
     if latency is not None:
         metrics["time_ms"] = latency

@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         if (client := job_client(job)) is not None:
             close_succeeded_run(client, job["run_id"])
         return 0
+    from . import distributed
+
+    # Several ranks (torchrun, srun): each runs the runner; rank 0 alone has the MLflow run.
+    job, dist = distributed.join(job)
     print(f"=== job {job['job_id']} attempt {job.get('attempt', 1)} "
           f"started {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}", flush=True)
     fault_point("job.started")
@@ -156,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if monitor is not None:
             monitor.finish()  # flushes the last samples while the run is still open
+    if distributed.leave(dist):  # ranks > 0 end here: rank 0 records the job
+        return 0
     t1 = time.time()
     write_json(work / "metrics.json", metrics)
     sys.stdout.flush()

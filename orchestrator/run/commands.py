@@ -55,6 +55,18 @@ def hint(args: argparse.Namespace, command: str, *words: str, profile: str | Non
     return shlex.join(parts)
 
 
+def _available_gpus(args: argparse.Namespace) -> int | None:
+    """GPUs a job can use, for a profile's declared batch: ``--gpus``, else the visible ones
+    for the local executor, else ``None`` (Slurm and Ray allocate what a job asks)."""
+    if getattr(args, "gpus", None) is not None:
+        return int(args.gpus)
+    if getattr(args, "executor", "local") != "local":
+        return None
+    from ..executors.local import detect_gpus
+
+    return len(detect_gpus())
+
+
 def _load_plan(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..study.plan import plan_study
     from ..study.reader import load_study
@@ -70,7 +82,8 @@ def _load_plan(args: argparse.Namespace, ws: Workspace) -> Any:
 
         os.environ[ENV] = "1"  # the user's explicit choice, for every reader of the plan
     study = with_overrides(args, load_study(find_study(args.study)))
-    return plan_study(study, args.profile, workspace=ws.root, repo_root=REPO_ROOT)
+    return plan_study(study, args.profile, workspace=ws.root, repo_root=REPO_ROOT,
+                      available_gpus=_available_gpus(args))
 
 
 def with_overrides(args: argparse.Namespace, study: Any) -> Any:
@@ -97,6 +110,18 @@ def _banner(plan: Any) -> None:
     _say(plan.dataset.banner())
     for note in plan.notes:  # e.g. rows an evaluation profile leaves out
         _say(f"note: {note}")
+    res = plan.profile.resources
+    if res.gpus_per_job > 1 or res.procs_per_job > 1 or res.nodes_per_job > 1:
+        ranks = int(res.gpus_per_job) if res.gpus_per_job > 1 else res.procs_per_job
+        what = "GPU" if res.gpus_per_job > 1 else "CPU"
+        _say(f"each job: {ranks} data-parallel {what} process(es)"
+             + (f" on {res.nodes_per_job} nodes" if res.nodes_per_job > 1 else "")
+             + f", {res.cpus_per_job} thread(s) each")
+    if plan.batch is not None:
+        _say(plan.batch.describe())
+        warning = plan.batch.warning()
+        if warning:
+            _say(warning)
 
 
 # --------------------------------------------------------------------------- plan
@@ -162,8 +187,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _say(f"(MLflow store {uri} not readable: {exc}; cache column from the queue only)")
     # Evaluation profiles test published checkpoints: a mode column, and what they load.
     show_mode = any(j.mode != "train" for j in plan.jobs)
+    b = plan.batch
+    # World size x images per GPU (x accumulation) = effective batch, per job.
+    bcol = "" if b is None else (
+        f"{b.world_size}x{b.images_per_gpu}"
+        + (f"x{b.accumulative_counts}" if b.accumulative_counts > 1 else "")
+        + f"={b.effective_batch}")
+    bhead = "" if b is None else f"{'batch':>{max(5, len(bcol))}}  "
+    bcell = "" if b is None else f"{bcol:>{max(5, len(bcol))}}  "
     _say(f"{'#':>3}  {'job':16}  {'levels':32} {'seed':>4}  {'cache':14} {'est.':>8}  "
-         + (f"{'mode':9} weights (model)" if show_mode else "diff vs base"))
+         + bhead + (f"{'mode':9} weights (model)" if show_mode else "diff vs base"))
     todo_s: list[float] = []
     unknown = 0
     for i, job in enumerate(plan.jobs, 1):
@@ -188,7 +221,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             diff = f"{job.mode:9} " + ("; ".join(f"{a} ({b})" for _, a, b in job.diff)
                                         if job.mode == "evaluate" else diff)
         _say(f"{i:>3}  {job.job_id:16}  {levels:32} {job.seed:>4}  {cache:14} "
-             f"{_fmt_s(est):>8}  {diff}")
+             f"{_fmt_s(est):>8}  {bcell}{diff}")
     hits = sum(1 for j in plan.jobs if (known.get(j.job_id) is not None and known[
         j.job_id].state == "succeeded") or j.job_id in mlflow_hits)
     total = sum(todo_s)
@@ -221,6 +254,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(str(exc))
         return 2
     _banner(plan)
+    from ..executors import executor_class
+    from .launching import probe_launch
+
+    try:  # before anything is queued: a job this executor can never run
+        executor_class(args.executor).check(probe_launch(plan.profile.resources))
+    except ValueError as exc:
+        _say(f"{plan.study.path}: profile {plan.profile.name}: {exc}")
+        return 2
     try:
         # Held until this function returns (or the process dies): no other version of the
         # study may enqueue, and so detach this version's jobs, meanwhile.
@@ -232,6 +273,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
     local_store = _is_local_sqlite(uri)
     queue = SqliteQueue(ws.queue_path)
+    if plan.batch is not None:
+        from ..study.plan import batch_meta_key
+
+        # analysis finds this profile's jobs with the GPUs they were planned for.
+        gpus = _available_gpus(args)
+        queue.set_meta(batch_meta_key(plan.study.name, plan.profile.name),
+                       "none" if gpus is None else str(gpus))
     # Only jobs this queue has never seen can be cache hits (a known job keeps its state in
     # the queue), so a rerun with nothing new to do never imports MLflow (seconds on a busy
     # machine).
@@ -272,9 +320,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Job runs a killed orchestrator left RUNNING although the queue finished them.
     tracker.reconcile(exp_id, {j.job_id: state.get(j.job_id, "") for j in plan.jobs})
 
-    executor, slots = open_executor(args, plan.profile.resources)
+    executor, slots = open_executor(args, plan.profile.resources, plan.study.executor)
     _say(f"{executor.describe()}; up to {slots} job(s) at once")
-    store = serve_store(uri, ws, min(slots, len(todo)))
+    # Detached jobs outlive this process, and a loopback server would die with it: they
+    # write to the store directly (docs/cluster.md: an MLflow server for many writers).
+    store = serve_store(uri, ws, 1 if executor.detached else min(slots, len(todo)))
     worker_uri, setup_s = store.worker_uri, store.setup_s
     if store.server is not None:
         tracker = Tracker(worker_uri, ws.artifacts)
@@ -380,11 +430,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not jobs:
         _say(f"no jobs of study {name!r} in {ws.queue_path}")
         return 1
+    from ..executors import describe_handles, handle_key
+
+    handles = {j.job_id: h for j in jobs if j.state == "running"
+               and (h := queue.get_meta(handle_key(j.job_id)))}
+    where = describe_handles(handles)  # detached jobs: e.g. "slurm 1234 RUNNING on node7"
     _say(f"{'job':16}  {'state':9} {'try':>5}  {'time':>8}  {'name':36} run / error")
     for j in jobs:
         _say(f"{j.job_id:16}  {j.state:9} {j.attempts:>2}/{j.max_attempts:<2}  "
              f"{_fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):36} "
-             f"{j.run_id or ''}")
+             + (f"[{where[j.job_id]}] " if j.job_id in where else "")
+             + f"{j.run_id or ''}")
         if j.error and j.state != "succeeded":
             # The whole message, on lines of its own: the end of an error is often the point.
             for line in j.error.splitlines():
@@ -407,10 +463,24 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     queue = SqliteQueue(ws.queue_path)
     name = _study_name(args.study)
+    from ..executors import cancel_handle, handle_key
+
+    running = {j.job_id for j in (queue.jobs(name, ["running"]) if not args.job else
+                                  [r for r in map(queue.get, args.job) if r is not None])
+               if j.state == "running"}
     ids = queue.cancel(job_ids=args.job) if args.job else queue.cancel(name)
     _say(f"cancelled {len(ids)} job(s) of {name}" + (": " + ", ".join(ids) if ids else ""))
     if ids:
         _say("a running orchestrator stops them within its heartbeat period (5 s)")
+    for job_id in sorted(running & set(ids)):
+        handle = queue.get_meta(handle_key(job_id))
+        if handle:  # detached (Slurm): stop it now, whether or not an orchestrator runs
+            try:
+                cancel_handle(handle)
+                _say(f"scancel {handle} ({job_id[:8]})" if handle.startswith("slurm:")
+                     else f"stopped {handle} ({job_id[:8]})")
+            except Exception as exc:  # noqa: BLE001 - the queue state is what matters
+                _say(f"(could not stop {handle}: {exc})")
     runs = [r for r in (queue.get(i) for i in ids) if r is not None and r.run_id]
     if runs:
         # Close their MLflow runs now, in case no orchestrator is alive to do it.

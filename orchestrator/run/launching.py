@@ -9,30 +9,54 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..workspace import REPO_ROOT, Workspace
 
 if TYPE_CHECKING:
-    from ..executors import Executor
+    from ..executors import Executor, Launch
     from ..study.reader import Resources
     from .tracking import LoopbackServer
 
 
-def open_executor(args: argparse.Namespace, resources: Resources) -> tuple[Executor, int]:
-    """The executor named by ``--executor`` (``--parallel``, ``--ray-address``) and how many
-    jobs of ``resources`` it runs at once."""
-    from ..executors import Launch, make_executor
+def probe_launch(resources: Resources) -> Launch:
+    """A launch with a profile's resources (to ask an executor about room and limits)."""
+    from ..executors import Launch
 
-    kwargs: dict[str, object] = {"parallel": args.parallel}
+    return Launch("?", [], Path(os.devnull), REPO_ROOT, gpus=resources.gpus_per_job,
+                  cpus=resources.cpus_per_job, procs=resources.procs_per_job,
+                  nodes=resources.nodes_per_job)
+
+
+def executor_options(args: argparse.Namespace,
+                     study_options: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Keyword options of ``--executor``: the study's ``executor.<name>`` section, then the
+    command line (``--parallel``, ``--ray-address``, ``--slurm-*``, ``--sbatch``) over it."""
+    kwargs: dict[str, Any] = {"parallel": args.parallel}
     if args.executor == "ray":
         kwargs["address"] = args.ray_address
-    executor = make_executor(args.executor, **kwargs)
-    probe = Launch("?", [], Path(os.devnull), REPO_ROOT, gpus=resources.gpus_per_job,
-                   cpus=resources.cpus_per_job)
-    return executor, executor.slots(probe)
+    if args.executor == "slurm":
+        kwargs.update(study_options.get("slurm") or {})
+        for key in ("partition", "account", "qos", "time", "mem", "constraint"):
+            if getattr(args, f"slurm_{key}", None):
+                kwargs[key] = getattr(args, f"slurm_{key}")
+        if getattr(args, "sbatch", None):
+            kwargs["sbatch"] = [*kwargs.get("sbatch", []), *args.sbatch]
+    return kwargs
+
+
+def open_executor(args: argparse.Namespace, resources: Resources,
+                  study_options: Mapping[str, Mapping[str, Any]] | None = None
+                  ) -> tuple[Executor, int]:
+    """The executor named by ``--executor`` (options: :func:`executor_options`) and how many
+    jobs of ``resources`` it runs at once."""
+    from ..executors import make_executor
+
+    executor = make_executor(args.executor, **executor_options(args, study_options or {}))
+    return executor, executor.slots(probe_launch(resources))
 
 
 @dataclass

@@ -12,6 +12,11 @@ owner (this process) heartbeats; job processes die with their orchestrator; a re
 requeues jobs of a dead owner at once (same host) or after the heartbeat timeout (other
 hosts), and the retried job resumes from its last checkpoint into the same MLflow run.
 Finished jobs are never started again.
+
+Detached executors (Slurm): jobs outlive the orchestrator. The job's external handle
+(``slurm:<id>``) is stored in the queue at submission; a rerun *adopts* a running job of a
+gone owner by that handle (the job keeps its attempt, its MLflow run and its Slurm job)
+instead of requeueing it, and Ctrl-C leaves such jobs running.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json
-from ..executors import Executor, Launch, Outcome
+from ..executors import Executor, Launch, Outcome, describe_handles, handle_key
 from ..faults import fault_point
 from ..job.worker import DEFAULT_RUNNER, PROGRESS, RESULT
 from ..queue import (
@@ -38,6 +43,7 @@ from ..queue import (
     JobRecord,
     NewJob,
     default_owner,
+    owner_alive,
 )
 from ..study.configs import dump_config
 from ..study.plan import Plan, PlannedJob
@@ -174,7 +180,7 @@ class Scheduler:
         """A launch with the plan's resources, to ask the executor for room before claiming."""
         res = self.plan.profile.resources
         return Launch("?", [], Path(os.devnull), REPO_ROOT, gpus=res.gpus_per_job,
-                      cpus=res.cpus_per_job)
+                      cpus=res.cpus_per_job, procs=res.procs_per_job, nodes=res.nodes_per_job)
 
     def prepare(self, rec: JobRecord) -> Launch:
         """Work dir, resolved config, MLflow run and ``job.json`` of a claimed job."""
@@ -208,9 +214,48 @@ class Scheduler:
                         log=work / "worker.log", cwd=REPO_ROOT,
                         env={"PYTHONPATH": pythonpath,
                              "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"},
-                        gpus=res.gpus_per_job, cpus=res.cpus_per_job)
+                        gpus=res.gpus_per_job, cpus=res.cpus_per_job,
+                        procs=res.procs_per_job, nodes=res.nodes_per_job)
         self.overhead["prepare_s"].append(time.perf_counter() - t0)
         return launch
+
+    def _adopt(self) -> None:
+        """Take over running jobs of a gone orchestrator that still run in the backend.
+
+        Only for detached executors: a ``running`` job of this plan whose owner is dead (on
+        this host) or silent for ``stale_s`` (elsewhere), with a handle of this executor,
+        is moved to this owner (release + claim: the attempt count does not change) and
+        handed to :meth:`Executor.adopt`. A job the backend no longer knows goes back to
+        ``queued`` and is submitted again (resuming from its checkpoint).
+        """
+        if not self.executor.detached:
+            return
+        now = time.time()
+        for rec in self.queue.jobs(self.plan.study.name, [RUNNING]):
+            if rec.job_id not in self._jobs or rec.job_id in self._owned or not rec.owner:
+                continue
+            alive = owner_alive(rec.owner)
+            if alive or (alive is None and now - (rec.heartbeat or 0) <= self.settings.stale_s):
+                continue
+            handle = self.queue.get_meta(handle_key(rec.job_id))
+            if not handle or not handle.startswith(f"{self.executor.name}:"):
+                continue
+            if not self.queue.release(rec.job_id, rec.owner):
+                continue  # someone else took it meanwhile
+            taken = self.queue.claim(self.owner, self.plan.study.name, [rec.job_id])
+            if taken is None:
+                continue
+            work = self.ws.job_dir(taken.job_id)
+            launch = Launch(taken.job_id, [], log=work / "worker.log", cwd=REPO_ROOT)
+            if self.executor.adopt(launch, handle):
+                self._owned[taken.job_id] = taken
+                self._started_at[taken.job_id] = rec.started or now
+                where = describe_handles({taken.job_id: handle}).get(taken.job_id, handle)
+                self.out(f"  adopted {self._label(taken.job_id)}: {where}")
+            else:
+                self.queue.release(taken.job_id, self.owner)
+                self.out(f"  lost    {self._label(taken.job_id)}: {handle} is unknown to "
+                         "the backend; submitting it again")
 
     def job_spec(self, rec: JobRecord, job: PlannedJob, config: Path,
                  run_id: str | None) -> dict[str, Any]:
@@ -268,7 +313,9 @@ class Scheduler:
                      f"on {outcome.device}")
             return
         current = self.queue.get(outcome.job_id)
-        if outcome.cancelled and current is not None and current.state != RUNNING:
+        # A detached job can also be stopped from outside (orchestrator cancel's scancel).
+        stopped = outcome.cancelled or self.executor.detached
+        if stopped and current is not None and current.state != RUNNING:
             final = current.state == CANCELLED
             if self.tracker is not None and rec.run_id and final:
                 self.tracker.job_failed(rec.run_id, "cancelled", log, final=True,
@@ -403,6 +450,7 @@ class Scheduler:
             while True:
                 now = time.time()
                 if now - last_beat >= s.heartbeat_s:
+                    self._adopt()  # before requeue_stale, which would start them again
                     for job_id in self.queue.requeue_stale(s.stale_s):
                         self.out(f"  requeued {self._label(job_id)}: its orchestrator is gone "
                                  "(no attempt used)")
@@ -430,6 +478,9 @@ class Scheduler:
                         continue
                     rec.run_id = rec.run_id or self.queue.get(rec.job_id).run_id  # type: ignore[union-attr]
                     self.executor.submit(launch)
+                    handle = self.executor.handle(rec.job_id)
+                    if handle:  # detached: the next orchestrator adopts the job by it
+                        self.queue.set_meta(handle_key(rec.job_id), handle)
                     self._owned[rec.job_id] = rec
                     self._started_at[rec.job_id] = time.time()
                     summary.started.append(rec.job_id)
@@ -452,6 +503,13 @@ class Scheduler:
                         waiting_note = True
                 time.sleep(s.poll_s)
         except BaseException:
+            if self.executor.detached:
+                # Ctrl-C / SIGTERM / a crash: the jobs keep running; the next run adopts them.
+                if self._owned:
+                    self.out(f"  {len(self._owned)} {self.executor.name} job(s) keep running; "
+                             "`orchestrator run` again adopts them, `orchestrator cancel` "
+                             "stops them")
+                raise
             # Ctrl-C / SIGTERM: stop our jobs and hand them back without using an attempt.
             for job_id in list(self._owned):
                 self.executor.cancel(job_id)

@@ -8,6 +8,7 @@ fingerprint, so re-planning a 1,000-job study does not rebuild anything).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..atomic import write_json
 from ..workspace import REPO_ROOT, Workspace, find_study
+from .batch import BatchPlan, plan_batch
 from .configs import (
     WHERE_PRESENT,
     ConfigLoadError,
@@ -96,6 +98,7 @@ class Plan:
     jobs: list[PlannedJob]
     seconds: dict[str, float]
     notes: list[str] = field(default_factory=list)  # e.g. rows an evaluation leaves out
+    batch: BatchPlan | None = None
 
     def job(self, job_id: str) -> PlannedJob | None:
         return next((j for j in self.jobs if j.job_id == job_id), None)
@@ -182,8 +185,13 @@ def _mark_present(seen: dict[tuple[Any, ...], bool], path: tuple[Any, ...],
             seen[(*path, k)] = seen.get((*path, k), False) or get_path(tree, k)[0]
 
 
+def batch_meta_key(study: str, profile: str) -> str:
+    """Queue meta key of the GPUs a profile's effective batch was last planned for."""
+    return f"batch-gpus:{study}:{profile}"
+
+
 def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_root: Path,
-               validate_build: bool = True) -> Plan:
+               validate_build: bool = True, available_gpus: int | None = None) -> Plan:
     """Expand and validate ``study`` under a profile.
 
     Args:
@@ -192,6 +200,9 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
         workspace: Workspace directory (toy data, caches).
         repo_root: Root that base config paths are relative to.
         validate_build: Build every distinct model once (cached).
+        available_gpus: GPUs a job can use, for a profile that declares the paper's batch
+            (``batch:``): ``None`` when the executor allocates what is asked (Slurm), so
+            the declared world size is planned. See :mod:`orchestrator.study.batch`.
 
     Raises:
         StudyError: Every problem found, with file, line and key; nothing is queued.
@@ -217,6 +228,17 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     seconds["load_base"] = time.perf_counter() - t0
 
     problems: list[Problem] = []
+    batch: BatchPlan | None = None
+    if profile.batch is not None:
+        try:
+            batch = plan_batch(profile.batch, available_gpus)
+        except ValueError as exc:
+            raise StudyError([study.problem(("profiles", profile.name, "batch"),
+                                            str(exc))]) from exc
+        # The jobs use the planned world size: one process per GPU (or one on CPUs).
+        gpus = float(batch.world_size) if available_gpus != 0 else profile.resources.gpus_per_job
+        profile = dataclasses.replace(profile, resources=dataclasses.replace(
+            profile.resources, gpus_per_job=gpus))
     base, issues = apply_patch(loaded, profile.patch)
     issues += patch_value_issues(loaded, profile.patch, base)
     issues += patch_trust_issues(profile.patch, repo_root)
@@ -298,6 +320,9 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
         _mark_present(where_present, ("profiles", profile.name, "override"),
                       profile.override, tree)
         tree, issues = apply_patch(tree, profile.override)
+        if batch is not None and not issues:
+            # After the override: the effective batch of the profile wins over any level.
+            tree, issues = apply_patch(tree, batch.patch(tree))
         if issues:  # a level removed or retyped a key the override sets
             where = [("profiles", profile.name, "override", i.key) for i in issues]
             problems += [study.problem(w, f"{i.message} (with levels "
@@ -369,7 +394,8 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     seconds["expand"] = time.perf_counter() - t0 - sum(seconds.values())
     seconds["total"] = time.perf_counter() - t0
     return Plan(study=study, profile=profile, dataset=data, base_path=base_path,
-                base_config=base, fingerprint=fingerprint, jobs=jobs, seconds=seconds)
+                base_config=base, fingerprint=fingerprint, jobs=jobs, seconds=seconds,
+                batch=batch)
 
 
 def expected_job_hashes(study_path: str | Path, profile: str | None = None,
@@ -380,8 +406,19 @@ def expected_job_hashes(study_path: str | Path, profile: str | None = None,
     made without the model-build check, so this is quick.
     """
     study = load_study(find_study(study_path))
-    plan = plan_study(study, profile, workspace=Workspace.at(workspace).root,
-                      repo_root=REPO_ROOT, validate_build=False)
+    ws = Workspace.at(workspace)
+    # A profile with a declared batch is found with the GPUs its last run planned for
+    # (``orchestrator run`` records them), else with the paper's world size.
+    gpus: int | None = None
+    name = profile or study.default_profile
+    if study.profiles.get(name) is not None and study.profiles[name].batch is not None \
+            and ws.queue_path.exists():
+        from ..queue import SqliteQueue
+
+        recorded = SqliteQueue(ws.queue_path).get_meta(batch_meta_key(study.name, name))
+        gpus = int(recorded) if recorded not in (None, "", "none") else None
+    plan = plan_study(study, profile, workspace=ws.root, repo_root=REPO_ROOT,
+                      validate_build=False, available_gpus=gpus)
     out: dict[str, set[str]] = {}
     for row in (study.table or {}).get("rows") or []:
         wanted = {str(a): str(lv) for a, lv in (row.get("levels") or {}).items()}

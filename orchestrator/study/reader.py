@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from .batch import BatchSpec
+from .batch import parse as parse_batch
 from .configs import patch_key_path
 from .errors import Problem, StudyError
 
@@ -26,15 +28,21 @@ Path_ = tuple[Any, ...]  # a key path inside the YAML document
 #: Top-level keys of every study. A study kind may allow more (see :data:`KINDS`).
 TOP_LEVEL_KEYS: frozenset[str] = frozenset({
     "name", "description", "kind", "base", "data", "axes", "expand", "rows", "exclude",
-    "seeds", "profiles", "default_profile", "resources", "table", "retries"})
+    "seeds", "profiles", "default_profile", "resources", "table", "retries", "executor"})
 PROFILE_KEYS: frozenset[str] = frozenset({
-    "description", "data", "patch", "override", "base", "seeds", "resources", "evaluate"})
+    "description", "data", "patch", "override", "base", "seeds", "resources", "evaluate",
+    "batch"})
 #: Keys of a profile's ``evaluate`` section and of one of its ``models`` entries.
 EVALUATE_KEYS: frozenset[str] = frozenset({"weights_dir", "metafile", "models"})
 EVALUATE_MODEL_KEYS: frozenset[str] = frozenset({"levels", "published", "weights", "config"})
 #: The model index ``evaluate.models[].published`` names are looked up in.
 DEFAULT_METAFILE = "configs/centermask/metafile.yml"
-RESOURCE_KEYS: frozenset[str] = frozenset({"gpus_per_job", "cpus_per_job"})
+RESOURCE_KEYS: frozenset[str] = frozenset({"gpus_per_job", "cpus_per_job", "procs_per_job",
+                                           "nodes_per_job"})
+#: Options of the ``executor:`` section, per executor (docs/cluster.md).
+EXECUTOR_OPTIONS: Mapping[str, frozenset[str]] = {
+    "slurm": frozenset({"partition", "account", "qos", "time", "mem", "constraint",
+                        "sbatch"})}
 DATA_CHOICES: tuple[str, ...] = ("auto", "coco", "toy", "none")
 EXPAND_CHOICES: tuple[str, ...] = ("product", "zip", "rows")
 
@@ -96,12 +104,17 @@ class Resources:
     """Per-job resources.
 
     Attributes:
-        gpus_per_job: GPUs one job needs; a fraction packs several jobs on one GPU.
-        cpus_per_job: CPU threads one job uses (also the CPU-only parallelism unit).
+        gpus_per_job: GPUs one job needs; a fraction packs several jobs on one GPU; more
+            than one runs one data-parallel process per GPU (docs/cluster.md).
+        cpus_per_job: CPU threads of each process (also the CPU-only parallelism unit).
+        procs_per_job: Data-parallel processes of a job on CPUs (gloo).
+        nodes_per_job: Nodes a job's processes spread over (Slurm only).
     """
 
     gpus_per_job: float = 1.0
     cpus_per_job: int = 1
+    procs_per_job: int = 1
+    nodes_per_job: int = 1
 
 
 @dataclass(frozen=True)
@@ -157,6 +170,8 @@ class Profile:
         resources: Resources of the profile's jobs.
         line: Line of the profile in the study file (0 for the implicit one).
         evaluate: Evaluation only (no training): see :mod:`orchestrator.study.evaluate`.
+        batch: The paper's recipe and the rule for fewer GPUs
+            (:class:`orchestrator.study.batch.BatchSpec`), or ``None``.
     """
 
     name: str
@@ -168,6 +183,7 @@ class Profile:
     line: int
     override: Mapping[str, Any] = field(default_factory=dict)
     evaluate: Evaluate | None = None
+    batch: BatchSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +211,7 @@ class Study:
     #: Key paths that came from the command line (``--set``/``--sweep``; see
     #: :mod:`orchestrator.study.overrides`) -> the option, which problems name instead.
     origins: Mapping[Path_, str] = field(default_factory=dict, repr=False)
+    executor: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def line(self, *path: Any) -> int:
         """Line of ``path`` in the file, or of its nearest ancestor that has one."""
@@ -462,7 +479,17 @@ class _Reader:
             self.bad((*path, "cpus_per_job"), f"cpus_per_job must be an integer >= 1, "
                                                f"got {cpus!r}")
             cpus = default.cpus_per_job
-        return Resources(float(gpus), int(cpus))
+        counts = {}
+        for key in ("procs_per_job", "nodes_per_job"):
+            v = raw.get(key, getattr(default, key))
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                self.bad((*path, key), f"{key} must be an integer >= 1, got {v!r}")
+                v = getattr(default, key)
+            counts[key] = v
+        if counts["procs_per_job"] > 1 and gpus > 1:
+            self.bad((*path, "procs_per_job"), "give gpus_per_job (one process per GPU) or "
+                                                "procs_per_job (CPU processes), not both")
+        return Resources(float(gpus), int(cpus), **counts)
 
     def patch(self, value: Any, path: Path_) -> dict[str, Any]:
         if value is None:
@@ -637,7 +664,7 @@ def parse_study(text: str, path: str | Path) -> Study:
             base=p_base,
             seeds=r.seeds(p["seeds"], (*ppath, "seeds")) if "seeds" in p else None,
             resources=r.resources(p.get("resources"), (*ppath, "resources"), resources),
-            line=r.line(ppath),
+            line=r.line(ppath), batch=_batch(r, p.get("batch"), (*ppath, "batch")),
             evaluate=_evaluate(r, p["evaluate"], (*ppath, "evaluate"), axes)
             if "evaluate" in p else None)
     if not profiles:
@@ -648,6 +675,7 @@ def parse_study(text: str, path: str | Path) -> Study:
                                      f"{sorted(profiles)}")
         default_profile = next(iter(profiles))
 
+    executor = _executor_section(r, raw.get("executor"))
     table = raw.get("table")
     if table is not None:
         t = r.mapping(table, ("table",))
@@ -664,7 +692,37 @@ def parse_study(text: str, path: str | Path) -> Study:
                  base=base, data=data, axes=tuple(axes.values()), expand=expand, rows=rows,
                  exclude=exclude, seeds=seeds, profiles=profiles,
                  default_profile=str(default_profile), resources=resources, retries=retries,
-                 table=table, raw=raw, lines=lines)
+                 table=table, raw=raw, lines=lines, executor=executor)
+
+
+def _batch(r: Any, value: Any, path: Path_) -> BatchSpec | None:
+    """A profile's ``batch:`` section (see :mod:`orchestrator.study.batch`)."""
+    spec, problems = parse_batch(value)
+    for sub, message in problems:
+        r.bad((*path, *sub), message)
+    return spec
+
+
+def _executor_section(r: Any, value: Any) -> dict[str, dict[str, Any]]:
+    """``executor: {slurm: {partition: ..., sbatch: [...]}}``: options per executor."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, opts in r.mapping(value, ("executor",), frozenset(EXECUTOR_OPTIONS)).items():
+        if name not in EXECUTOR_OPTIONS:
+            continue  # reported by mapping()
+        raw = r.mapping(opts, ("executor", name), EXECUTOR_OPTIONS[name])
+        clean: dict[str, Any] = {}
+        for key, v in raw.items():
+            if key == "sbatch":
+                if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                    r.bad(("executor", name, key), "sbatch must be a list of option strings")
+                    continue
+                clean[key] = list(v)
+            elif isinstance(v, str | int) and not isinstance(v, bool):
+                clean[key] = str(v)
+            else:
+                r.bad(("executor", name, key), f"{key} must be a string, got {v!r}")
+        out[str(name)] = clean
+    return out
 
 
 def load_study(path: str | Path) -> Study:

@@ -126,10 +126,14 @@ def test_local_gpu_packing_and_pinning(tmp_path):
     wait_all(ex)
     seen = sorted((tmp_path / f"h{i}.log").read_text().strip() for i in range(4))
     assert seen == ["0", "0", "1", "1"]
-    ex.submit(launch(tmp_path, "two", code, gpus=2))
+    # Two GPUs: two data-parallel ranks under torchrun, each seeing both GPUs.
+    ranks = ("import os, time; print(os.environ['CUDA_VISIBLE_DEVICES'], "
+             "os.environ['LOCAL_RANK'], os.environ['CM_LAUNCHER']); time.sleep(0.5)")
+    ex.submit(launch(tmp_path, "two", ranks, gpus=2))
     assert not ex.can_start(launch(tmp_path, "one", code, gpus=1))
     wait_all(ex)
-    assert (tmp_path / "two.log").read_text().strip() == "0,1"
+    assert sorted((tmp_path / "two.log").read_text().split("\n")[:2]) == [
+        "0,1 0 pytorch", "0,1 1 pytorch"]
     cpu = LocalExecutor(gpus=[], parallel=1)
     cpu.submit(launch(tmp_path, "cpu", "import os; print(repr(os.environ["
                                         "'CUDA_VISIBLE_DEVICES']))", gpus=1))
