@@ -237,24 +237,72 @@ def annotation_files(tree: Tree) -> dict[str, Path]:
     return out
 
 
+def image_dirs(tree: Tree) -> dict[str, Path]:
+    """split -> image folder of the bound config (``data_root`` + ``data_prefix.img``)."""
+    out: dict[str, Path] = {}
+    for split in _SPLITS:
+        dl = tree.get(f"{split}_dataloader")
+        if not isinstance(dl, Mapping) or not isinstance(dl.get("dataset"), Mapping):
+            continue
+        ds = _innermost(dl["dataset"])
+        img = (ds.get("data_prefix") or {}).get("img")
+        if isinstance(img, str):
+            path = Path(img)
+            out[split] = path if path.is_absolute() else Path(str(ds.get("data_root") or "")) / img
+    return out
+
+
+def _coco_validation() -> Any:
+    """``centermask_mm.datasets.coco_validation`` without importing ``centermask_mm`` (whose
+    import registers the models: torch and mmdet, seconds the planner does not need)."""
+    import importlib.util
+    import sys
+
+    name = "_cm_coco_validation"
+    if name not in sys.modules:
+        spec = importlib.util.find_spec("centermask_mm")
+        assert spec is not None and spec.origin is not None, "centermask_mm is not installed"
+        path = Path(spec.origin).parent / "datasets" / "coco_validation.py"
+        mod_spec = importlib.util.spec_from_file_location(name, path)
+        assert mod_spec is not None and mod_spec.loader is not None
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[name] = module
+        mod_spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def manifest(tree: Tree, data: Dataset, cache_file: Path | None = None) -> dict[str, Any]:
     """The data part of a job's identity: the data set tag and its annotation file hashes.
 
     Hashes are cached by (path, size, mtime) in ``cache_file`` so COCO's large files are
     read once.
 
+    Each annotation file is also validated (:func:`centermask_mm.datasets.validate_coco`:
+    records, categories, boxes and masks inside their image, image files present) once per
+    content hash, remembered in the same cache.
+
     Raises:
-        DataError: An annotation file of the bound config does not exist.
+        DataError: An annotation file of the bound config is missing or invalid.
     """
     cache: dict[str, Any] = {}
     if cache_file is not None and cache_file.exists():
         cache = json.loads(cache_file.read_text())
     n_before = len(cache)
     files = {}
+    images = image_dirs(tree)
     for split, path in annotation_files(tree).items():
         if not path.exists():
             raise DataError(f"{split} annotation file {path} does not exist")
         files[split] = _file_hash(path, cache)
+        # Validated once per content (and image folder): a corrupt file is a plan-time
+        # error naming the file and record, not a failure of every job that reads it.
+        key = f"valid:{files[split]}:{images.get(split)}"
+        if key not in cache:
+            try:
+                _coco_validation().validate_coco(path, images.get(split))
+            except ValueError as exc:  # AnnotationError: names the file and the record
+                raise DataError(f"{split} annotations: {exc}") from exc
+            cache[key] = True
     if cache_file is not None and len(cache) != n_before:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         write_json(cache_file, cache, indent=None)

@@ -132,3 +132,57 @@ def test_unknown_tags_are_rejected_with_their_line(value, tag):
 def test_merge_keys_are_refused_not_dropped():
     found = problems(HEAD + "x: &x {a: 1}\nprofiles:\n  p:\n    <<: *x\n")
     assert any("merge keys (<<) are not supported" in p for p in found), found
+
+
+# ------------------------------------------------------------------ annotations at plan time
+
+@pytest.mark.parametrize("corrupt", ["category", "empty", "missing_image"])
+def test_corrupt_annotations_are_rejected_at_plan_time_once_per_file(
+        corrupt, write_study, tmp_path, tiny_toy, monkeypatch):
+    import json
+    import shutil
+
+    from orchestrator.workspace import REPO_ROOT
+
+    toy = tmp_path / "toy"
+    shutil.copytree(tiny_toy, toy)
+    ann = toy / "annotations" / "instances_train.json"
+    coco = json.loads(ann.read_text())
+    if corrupt == "category":
+        coco["annotations"][2]["category_id"] = 999
+        ann.write_text(json.dumps(coco))
+        expect = "has unknown category_id 999"
+    elif corrupt == "empty":
+        ann.write_text("")
+        expect = "annotation file is empty"
+    else:
+        (toy / "train" / coco["images"][0]["file_name"]).unlink()
+        expect = "images[0]"
+    monkeypatch.setenv("CM_TOY_ROOT", str(toy))
+    study = load_study(write_study(f"name: ann\nbase: {TOY}\ndata: toy\n"))
+    t0 = time.perf_counter()
+    with pytest.raises(StudyError) as exc:
+        plan_study(study, None, workspace=tmp_path / "ws", repo_root=REPO_ROOT,
+                   validate_build=False)
+    assert time.perf_counter() - t0 < 30
+    (problem,) = exc.value.problems
+    assert str(ann) in str(problem) or corrupt == "missing_image"
+    assert "train annotations" in str(problem) and expect in str(problem), problem
+
+
+def test_valid_annotations_are_checked_once_per_content(write_study, tmp_path, tiny_toy,
+                                                        monkeypatch):
+    from orchestrator.study import data
+    from orchestrator.workspace import REPO_ROOT
+
+    monkeypatch.setenv("CM_TOY_ROOT", str(tiny_toy))
+    study = load_study(write_study(f"name: ann\nbase: {TOY}\ndata: toy\n"))
+    plan_study(study, None, workspace=tmp_path / "ws", repo_root=REPO_ROOT,
+               validate_build=False)
+    calls = []
+    real = data._coco_validation().validate_coco
+    monkeypatch.setattr(data._coco_validation(), "validate_coco",
+                        lambda *a: calls.append(a) or real(*a))
+    plan_study(study, None, workspace=tmp_path / "ws", repo_root=REPO_ROOT,
+               validate_build=False)
+    assert calls == []  # cached by content hash in the workspace
