@@ -21,6 +21,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,7 +159,39 @@ def _suggest(key: Any, options: Any) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+#: A path element that picks the one list item whose ``key`` is ``value``:
+#: ``pipeline[type=RandomResize]`` (a pipeline step by its type, not its index).
+_SELECT = re.compile(r"^\[(?P<key>[^=\]]+)=(?P<value>[^\]]*)\]$")
+_PART = re.compile(r"[^.\[]+|\[[^\]]*\]")
+
+
+def key_parts(dotted: str) -> list[str]:
+    """A patch key's path elements: ``a.b.0.c`` -> ``[a, b, 0, c]``; a selector stays one
+    element, dots and all: ``p[type=mmdet.Resize].scale`` -> ``[p, [type=mmdet.Resize], scale]``.
+    """
+    parts: list[str] = []
+    pos = 0
+    for m in _PART.finditer(dotted):
+        if dotted[pos:m.start()] not in ("", "."):  # empty elements ("a..b"): as before
+            return dotted.split(".")
+        parts.append(m.group())
+        pos = m.end()
+    return parts if pos == len(dotted) else dotted.split(".")
+
+
+def _select(container: Any, part: str) -> int | None:
+    """Index of the one mapping in ``container`` whose key matches the selector ``part``."""
+    m = _SELECT.match(part)
+    if m is None or not isinstance(container, list | tuple):
+        return None
+    hits = [i for i, item in enumerate(container)
+            if isinstance(item, Mapping) and str(item.get(m["key"])) == m["value"]]
+    return hits[0] if len(hits) == 1 else None
+
+
 def _child(container: Any, part: str) -> tuple[bool, Any]:
+    if (i := _select(container, part)) is not None:
+        return True, container[i]
     if isinstance(container, Mapping):
         return (part in container, container.get(part))
     if isinstance(container, list | tuple) and part.lstrip("-").isdigit():
@@ -175,7 +208,8 @@ def _replace(container: Any, part: str, value: Any) -> Any:
         out[part] = value
         return out
     seq = list(container)
-    seq[int(part)] = value
+    i = _select(container, part)
+    seq[int(part) if i is None else i] = value
     return tuple(seq) if isinstance(container, tuple) else seq
 
 
@@ -220,7 +254,7 @@ def apply_patch(tree: Tree, patch: Mapping[str, Any]) -> tuple[Tree, list[PatchI
     for raw_key, value in patch.items():
         add = raw_key.startswith(ADD)
         where_present = raw_key.startswith(WHERE_PRESENT)
-        parts = patch_key_path(raw_key).split(".")
+        parts = key_parts(patch_key_path(raw_key))
         # Walk down, remembering the chain of containers to rebuild on the way up.
         chain: list[Any] = [tree]
         ok = True
@@ -272,7 +306,7 @@ def apply_patch(tree: Tree, patch: Mapping[str, Any]) -> tuple[Tree, list[PatchI
 def get_path(tree: Any, dotted: str) -> tuple[bool, Any]:
     """``(found, value)`` at a dotted path."""
     node = tree
-    for part in patch_key_path(dotted).split("."):
+    for part in key_parts(patch_key_path(dotted)):
         found, node = _child(node, part)
         if not found:
             return False, None

@@ -267,3 +267,25 @@ def test_toy_data_banner_is_framed_and_coco_is_not():
     assert lines[1] == "!! data: toy (not COCO numbers)" and lines[0] == lines[2] == "!" * 78
     coco = Dataset(kind="coco", root=None, tag="coco", reason="data: coco at /d")
     assert coco.banner() == "data: coco at /d"
+
+
+def test_pipeline_steps_are_patched_by_type(repo_root):
+    """``pipeline[type=Resize].scale`` patches the step an index patch would, and
+    fails loudly when no step (or more than one) has that type."""
+    from orchestrator.study.configs import get_path, load_base
+
+    base = load_base(repo_root / "configs/centermask/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py")
+    pipeline = get_path(base, "train_dataloader.dataset.pipeline")[1]
+    index = next(i for i, s in enumerate(pipeline) if s["type"] == "Resize")
+    by_type, issues = apply_patch(
+        base, {"train_dataloader.dataset.pipeline[type=Resize].scale": [96, 96]})
+    by_index, _ = apply_patch(
+        base, {f"train_dataloader.dataset.pipeline.{index}.scale": [96, 96]})
+    assert not issues and config_hash(by_type) == config_hash(by_index) != config_hash(base)
+    assert list(get_path(by_type, "train_dataloader.dataset.pipeline[type=Resize].scale")[1]
+                ) == [96, 96]
+    twice = {"p": [{"type": "A"}, {"type": "A"}]}
+    for tree, key in ((base, "train_dataloader.dataset.pipeline[type=Nope].scale"),
+                      (twice, "p[type=A].x")):
+        _, issues = apply_patch(tree, {key: 1})
+        assert issues and "does not exist" in issues[0].message
