@@ -21,7 +21,8 @@ def study(tmp_path: Path) -> Path:
     data = tmp_path / "data"
     data.mkdir()
     for split in ("train", "val"):
-        (data / f"{split}.json").write_text(f'{{"images": [], "split": "{split}"}}')
+        (data / f"{split}.json").write_text(
+            f'{{"images": [], "annotations": [], "categories": [], "info": "{split}"}}')
     config = tmp_path / "fake_with_data.py"
     config.write_text(textwrap.dedent(f"""
         _base_ = '{REPO_ROOT}/orchestrator/testing/configs/fake_config.py'
@@ -56,6 +57,7 @@ def test_runs_read_well_in_mlflow(study: Path, tmp_path: Path, mlflow_template: 
     ws.mkdir()
     shutil.copy(mlflow_template, ws / "mlflow.db")
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    monkeypatch.setenv("CM_ALLOW_OUTSIDE_CONFIGS", "1")  # the config is in tmp_path
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     rc = main(["--workspace", str(ws), "run", str(study), "--parallel", "1",
                "--system-metrics", "--latency-images", "0"])
@@ -106,6 +108,7 @@ def test_a_sweep_is_an_adhoc_study_in_the_same_queue_and_mlflow(
     ws.mkdir()
     shutil.copy(mlflow_template, ws / "mlflow.db")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("CM_ALLOW_OUTSIDE_CONFIGS", "1")  # the config is in tmp_path
     argv = ["--workspace", str(ws), "run", str(study), "--parallel", "1", "--latency-images",
             "0", "--set", "job_runner.step_s=0.01", "--sweep",
             "optim_wrapper.optimizer.momentum=0.8,0.9"]
