@@ -140,6 +140,11 @@ def cmd_run(args: argparse.Namespace) -> int:
          f"{statistics.median(prep):.2f} s median")
     if rep.get("best_config"):
         _say(f"best config: {rep['best_config']}")
+    from ..run.commands import hint
+
+    _say(f"see: {hint(args, 'trials', args.study, profile=args.profile)}\n"
+         f"     {hint(args, 'dashboard', args.study, profile=args.profile)}\n"
+         f"     {hint(args, 'ui')}")
     return 0 if rep.get("best") is not None else 1
 
 
