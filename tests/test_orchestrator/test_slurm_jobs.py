@@ -114,6 +114,30 @@ def test_sigkill_orchestrator_slurm_job_survives_and_is_adopted(write_study, wor
     assert third.returncode == 0 and "nothing to do" in third.stdout
 
 
+def test_a_slurm_job_that_ended_while_no_orchestrator_ran_is_recorded(
+        write_study, workspace, tmp_path, slurm_cluster):  # noqa: F811
+    """Killed orchestrator, the job finishes alone; the rerun adopts the ended Slurm job by
+    its handle and records it from its exit status and result.json: nothing runs again."""
+    ws = workspace
+    path = write_study(fake_study("alone").replace(f"epochs: {EPOCHS}, job_runner.step_s: 0.5",
+                                                   "epochs: 4, job_runner.step_s: 1.0"))
+    first = start(path, ws, tmp_path / "first.log")
+    job_id, sid = running_job(ws, "alone", first, tmp_path / "first.log")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    deadline = time.time() + 60
+    while query([sid])[sid].state != "COMPLETED" and time.time() < deadline:
+        time.sleep(0.3)
+    assert query([sid])[sid].state == "COMPLETED"
+    second = subprocess.run(orchestrator("run", str(path), "--workspace", str(ws),
+                                         "--executor", "slurm"),
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"adopted {job_id[:8]}" in second.stdout and "start   " not in second.stdout
+    rec = SqliteQueue(ws / "queue.db").get(job_id)
+    assert rec.state == "succeeded" and rec.attempts == 1
+
+
 def test_cancel_during_a_slurm_job(write_study, workspace, tmp_path, slurm_cluster,  # noqa: F811
                                    capsys):
     ws, path = workspace, write_study(fake_study("cancelme"))
