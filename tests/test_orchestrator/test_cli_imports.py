@@ -144,3 +144,16 @@ def test_toy_data_resolves_without_the_model_package(tmp_path: Path) -> None:
     assert out["tag"].startswith("toy:") and out["classes"] == 5
     assert out["heavy"] == [], out
     assert (tmp_path / "data" / "toy" / "SPEC.json").exists()
+
+
+def test_ui_imports_nothing_heavy(tmp_path: Path) -> None:
+    """``ui`` starts MLflow's server as a child process; the command itself imports no MLflow
+    (here the server gets half a second, so the command gives up and stops it)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rc, heavy, out = _probe("ui", "--port", str(port), "--wait", "0.5", workspace=tmp_path)
+    assert rc == 1 and "did not answer" in out, out
+    assert heavy == [], out
