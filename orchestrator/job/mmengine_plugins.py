@@ -45,15 +45,18 @@ class CMMLflowVisBackend(MLflowVisBackend):
         save_dir: Local directory mmengine gives every backend (unused but created).
         run_id: The run the orchestrator created for the job.
         tracking_uri: Store or server the run lives in (never a file store by default).
+        config_file: The job's config file, logged as the ``config.py`` artifact (default:
+            the running config's text).
         artifact_suffix: Files under the work dir uploaded on :meth:`close`.
     """
 
     def __init__(self, save_dir: str, run_id: str, tracking_uri: str,
                  artifact_suffix: tuple[str, ...] = (".json", ".log", ".py"),
-                 **kwargs: Any) -> None:
+                 config_file: str | None = None, **kwargs: Any) -> None:
         super().__init__(save_dir, tracking_uri=tracking_uri, artifact_suffix=artifact_suffix,
                          **kwargs)
         self._run_id = run_id
+        self._config_file = config_file
         self._work_dir: str | None = None
 
     def _init_env(self) -> None:
@@ -78,7 +81,12 @@ class CMMLflowVisBackend(MLflowVisBackend):
     def add_config(self, config: Any, **kwargs: Any) -> None:
         self.cfg = config
         self._work_dir = config.get("work_dir")
-        self._client.log_text(self._run_id, config.pretty_text, "config.py")
+        if self._config_file:
+            # The job's own config.py (the planner's): it names no orchestrator type, so
+            # tools/test.py, tools/demo.py and mim test run it as it is.
+            self._client.log_artifact(self._run_id, self._config_file)
+        else:
+            self._client.log_text(self._run_id, config.pretty_text, "config.py")
 
     @force_init_env
     def add_image(self, name: str, image: Any, step: int = 0, **kwargs: Any) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from . import worker
+from .atomic_checkpoint_hook import AtomicCheckpointHook, resume_checkpoint
+from .timing_gate import exclusive_cores
 from .worker import PROGRESS
 
 
@@ -49,13 +51,21 @@ def measure_latency(runner: Any, job: Mapping[str, Any], run_id: str | None,
     from benchmarks.harness.report import log_to_mlflow
     from benchmarks.harness.runner import measure_latency as bench_latency
 
+    shape = tuple(job.get("latency_shape") or _test_shape(runner.cfg))
     from .distributed import unwrap
 
-    shape = tuple(job.get("latency_shape") or _test_shape(runner.cfg))
-    result = bench_latency(unwrap(runner.model), shape=shape, runs=runs, warmup=2,
-                           stage_runs=0)
+    # With the machine's cores to itself: no project job iterates meanwhile (the gate), and
+    # what else ran is measured; a contended time is marked, and tables do not rank it.
+    with exclusive_cores() as load:
+        result = bench_latency(unwrap(runner.model), shape=shape, runs=runs, warmup=2,
+                               stage_runs=0)
+    print(f"time_ms: {'contended' if load.contended else 'alone'} (gate "
+          f"{'held' if load.gated else 'NOT held'}, waited {load.waited_s:.1f} s, other "
+          f"processes used {load.others_cores:.2f} cores)", flush=True)
     if client is not None and run_id is not None:
         log_to_mlflow(result, run_id, client)
+        client.set_tag(run_id, "cm.time_contended", str(load.contended).lower())
+        client.log_metric(run_id, "bench/others_cores", load.others_cores)
     return float(result["latency_ms"]["median"])
 
 
@@ -85,22 +95,41 @@ def fill_empty_coco(test: Mapping[str, Any], evaluators: Any) -> tuple[dict[str,
     return out, filled
 
 
+def use_atomic_checkpoints(runner: Any) -> None:
+    """Swap the runner's ``CheckpointHook`` for :class:`AtomicCheckpointHook` (same state)."""
+    from mmengine.hooks import CheckpointHook
+
+    for hook in runner.hooks:
+        if type(hook) is CheckpointHook:
+            hook.__class__ = AtomicCheckpointHook  # a subclass adding no state
+
+
+#: Where mmengine dumps the config it ran (with the orchestrator's hook and backend). The
+#: job's ``config.py`` stays the planner's: it runs unchanged with tools/test.py.
+RUNTIME_CONFIG = "runtime_config.py"
+
+
 def job_config(job: Mapping[str, Any]) -> Any:
     """The job's mmengine ``Config``: its work dir, MLflow vis backend on the job's run and
-    the progress hook added (shared by the training and the evaluation runner)."""
+    the progress hook added (shared by the training and the evaluation runner).
+
+    Its file name is :data:`RUNTIME_CONFIG`, so mmengine's dump of it never overwrites the
+    job's ``config.py``; the MLflow artifact ``config.py`` is the job's file too.
+    """
     from mmengine.config import Config
 
     from . import mmengine_plugins  # noqa: F401  (registers the hook/backend)
 
     work = Path(job["work_dir"])
-    cfg = Config.fromfile(job["config"])
+    loaded = Config.fromfile(job["config"])
+    cfg = Config(loaded.to_dict(), cfg_text=loaded.text, filename=str(work / RUNTIME_CONFIG))
     cfg.work_dir = str(work)
     vis = dict(cfg.get("visualizer") or dict(type="DetLocalVisualizer", name="visualizer"))
     backends = [b for b in vis.get("vis_backends") or [dict(type="LocalVisBackend")]
                 if "MLflow" not in str(b.get("type"))]
     if job.get("run_id"):
         backends.append(dict(type="CMMLflowVisBackend", run_id=job["run_id"],
-                             tracking_uri=job["tracking_uri"]))
+                             tracking_uri=job["tracking_uri"], config_file=job["config"]))
     vis["vis_backends"] = backends
     cfg.visualizer = vis
     if int(job.get("rank", 0)) == 0:  # rank 0 alone reports progress
@@ -117,13 +146,30 @@ def run(job: Mapping[str, Any]) -> dict[str, float]:
 
     allow_full_checkpoint_load()
     from . import distributed
+    from .cores_gate_hook import CoresGateHook
 
     dist = distributed.Dist(int(job.get("rank", 0)), int(job.get("world_size", 1)),
                             int(job.get("local_rank", 0)), job.get("backend"))
     cfg = job_config(job)
-    cfg.resume = True  # mmengine picks the latest checkpoint in work_dir, if any
     distributed.configure(cfg, dist)  # several ranks: DDP over the job's process group
-    runner = build_runner(cfg)  # honours a config's runner_type, as mmdet's tools do
+    # Resume from the newest checkpoint that loads (a kill inside a save by an older hook
+    # may have left last_checkpoint naming a deleted or truncated file).
+    ckpt, notes = resume_checkpoint(Path(job["work_dir"]))
+    for note in notes:
+        print(f"resume: {note}", flush=True)
+    if ckpt is not None:
+        cfg.resume, cfg.load_from = True, str(ckpt)
+        print(f"resume: from {ckpt}", flush=True)
+    else:
+        cfg.resume = False  # a first attempt: the config's own load_from (if any) applies
+    try:
+        runner = build_runner(cfg)  # honours a config's runner_type, as mmdet's tools do
+    except (KeyError, TypeError, ValueError, AttributeError, ImportError,
+            AssertionError) as exc:  # the config does not build: every attempt would fail
+        raise worker.DeterministicJobError(f"the runner does not build: "
+                                           f"{type(exc).__name__}: {exc}") from exc
+    use_atomic_checkpoints(runner)
+    runner.register_hook(CoresGateHook())  # a sibling's time_ms phase pauses this job
     client = worker.job_client(job)
     import torch
 
