@@ -29,6 +29,11 @@ Threads: ``torch.set_num_threads(T)`` and onnxruntime ``intra_op_num_threads=T``
         --out benchmarks/results/onnx_cpu_2threads.json
 
 writes the JSON record and a Markdown table next to it (same name, ``.md``).
+
+    python benchmarks/bench_onnx.py --out benchmarks/results/onnx_backbones.json --coverage
+
+exports one config per backbone instead (or the configs listed after ``--coverage``) and
+records the equality with ``predict``, and with PyTorch itself run without oneDNN.
 """
 from __future__ import annotations
 
@@ -69,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="override every model's input shape (quick checks)")
     p.add_argument("--coverage", nargs="*", default=None, metavar="CONFIG",
                    help="instead of timing: export these configs (default: one per "
-                        "backbone) at --shape (default 320 448) and record the equality")
+                        "backbone; list them right after the flag) at --shape (default "
+                        "320 448) and record the equality")
     p.add_argument("--out", type=Path,
                    default=REPO / "benchmarks" / "results" / "onnx_cpu_2threads.json")
     return p.parse_args(argv)
