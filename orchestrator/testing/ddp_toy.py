@@ -8,14 +8,16 @@ the single process's batch, and DDP averages their gradients as the mean over th
 
 The model logs ``objective``: the loss averaged over all ranks (all-reduced, logging only),
 which is the single process's batch loss; the optimised ``loss`` stays per rank as DDP
-expects. ``fail_rank``/``fail_iter``/``fail_marker``: that rank SIGKILLs itself at that
-iteration unless the marker file exists (it writes it first), so the job's first attempt
+expects. ``fail_rank``/``fail_iter``: that rank SIGKILLs itself at that iteration unless
+the marker ``toy-killed-once`` exists in the job's work dir (it writes it first; the work
+dir is where the job process's ``job.json`` argument lives), so the job's first attempt
 loses a rank and the retry resumes: the test of "a dead rank fails the job cleanly".
 """
 from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, METRICS, MODELS
 from torch import nn
 from torch.utils.data import Dataset
+
+MARKER = "toy-killed-once"
 
 
 @DATASETS.register_module()
@@ -52,11 +56,10 @@ class DDPToyDataset(Dataset):
 class DDPToyModel(BaseModel):
     """MLP 8 -> 16 -> 1; ``loss`` (this rank's batch) and ``objective`` (all ranks')."""
 
-    def __init__(self, fail_rank: int = -1, fail_iter: int = -1,
-                 fail_marker: str | None = None) -> None:
+    def __init__(self, fail_rank: int = -1, fail_iter: int = -1) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
-        self.fail_rank, self.fail_iter, self.fail_marker = fail_rank, fail_iter, fail_marker
+        self.fail_rank, self.fail_iter = fail_rank, fail_iter
         self._iter = 0
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor | None = None,
@@ -65,9 +68,9 @@ class DDPToyModel(BaseModel):
         if mode == "loss":
             self._iter += 1
             rank = dist.get_rank() if dist.is_initialized() else 0
-            if (rank == self.fail_rank and self._iter == self.fail_iter
-                    and self.fail_marker and not Path(self.fail_marker).exists()):
-                Path(self.fail_marker).write_text(f"rank {rank} killed at {self._iter}\n")
+            marker = Path(sys.argv[-1]).with_name(MARKER)  # WORK_DIR/job.json -> WORK_DIR
+            if rank == self.fail_rank and self._iter == self.fail_iter and not marker.exists():
+                marker.write_text(f"rank {rank} killed at {self._iter}\n")
                 print(f"toy: rank {rank} kills itself at iteration {self._iter}", flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
             loss = ((pred - targets) ** 2).mean()

@@ -115,25 +115,24 @@ def test_two_gloo_ranks_match_one_process_with_the_same_effective_batch(
 
 
 def test_a_killed_rank_fails_the_attempt_and_the_retry_resumes(write_study, workspace,
-                                                               tmp_path, capsys):
+                                                               capsys):
     """Rank 1 SIGKILLs itself in epoch 2 on the first attempt: torchrun stops rank 0, the
     job fails cleanly (no survivor), the retry resumes from epoch 1's checkpoint and ends
     with the same losses as an uninterrupted run."""
     ws = workspace
-    marker = tmp_path / "killed-once"
-    path = write_study(study("ddp-kill", f"""
+    path = write_study(study("ddp-kill", """
   two-kill:
-    resources: {{gpus_per_job: 0, procs_per_job: 2, cpus_per_job: 1}}
-    patch: {{+model.fail_rank: 1, +model.fail_iter: 12, +model.fail_marker: '{marker}'}}
+    resources: {gpus_per_job: 0, procs_per_job: 2, cpus_per_job: 1}
+    patch: {+model.fail_rank: 1, +model.fail_iter: 12}
 """))
     assert run(path, ws, "--profile", "two-kill") == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     assert "FAILED" in out and "retrying (attempt 2/2)" in out
-    assert marker.read_text().startswith("rank 1 killed at 12")
 
     (killed,) = job_runs(ws, "ddp-kill", "two-kill")
     job_id = killed.data.tags["cm.job_hash"]
     work = ws / "jobs" / job_id
+    assert (work / "toy-killed-once").read_text().startswith("rank 1 killed at 12")
     assert SqliteQueue(ws / "queue.db").get(job_id).attempts == 2
     assert not no_survivors(work)
     log = (work / "worker.log").read_text()
