@@ -57,6 +57,7 @@ class Point:
     time_std: float | None = None
     ap_std: float | None = None
     paper: bool = False
+    contended: bool = False  # time measured while the machine was busy (not comparable)
 
 
 def figure_points(table: Table, *, paper: bool = True) -> list[Point]:
@@ -66,7 +67,8 @@ def figure_points(table: Table, *, paper: bool = True) -> list[Point]:
         fam = backbone_family(row.name, row.spec.levels, row.spec.family)
         ap, t = row.cells["segm_mAP"], row.cells["time_ms"]
         if ap.mean is not None and t.mean is not None:
-            points.append(Point(row.name, fam, t.mean, ap.mean, t.std, ap.std))
+            points.append(Point(row.name, fam, t.mean, ap.mean, t.std, ap.std,
+                                contended=t.contended))
         if paper and isinstance(ap.paper, (int, float)) and isinstance(t.paper, (int, float)):
             points.append(Point(row.name, fam, float(t.paper), float(ap.paper), paper=True))
     return points
@@ -154,7 +156,10 @@ def figure1(table: Table, *, paper: bool = True, time_hardware: str | None = Non
             point_labels += [(p, True) for p in theirs if p.label not in measured]
     hw = f", {time_hardware}" if time_hardware else ""
     # A long hardware description wraps rather than running off the figure.
-    ax.set_xlabel(textwrap.fill(f"Inference time (ms/image{hw})", width=70))
+    busy = [p.label for p in points if p.contended]
+    note = (f"; contended times (machine busy, not comparable): {', '.join(busy)}"
+            if busy else "")
+    ax.set_xlabel(textwrap.fill(f"Inference time (ms/image{hw}){note}", width=70))
     ax.set_ylabel("Mask AP (%)")
     missing = [r.name for r in table.rows
                if r.cells["segm_mAP"].mean is None or r.cells["time_ms"].mean is None]

@@ -6,6 +6,8 @@ Markers (explained in each table's caption or notes, and in docs/analysis.md):
 * bold: best printed value of a column (max for AP, min for time; params are not ranked);
 * ``≈`` (LaTeX ``$^{\\approx}$``): the row's difference from its baseline row is within
   seed-to-seed noise;
+* ``‡`` (LaTeX ``$^{\\ddagger}$``): a time measured while other processes used the cores
+  (``cm.time_contended``), never bold;
 * ``†`` (LaTeX ``$^{\\dagger}$``): stale, some run of the cell has a job hash that the
   current code and config no longer produce;
 * ``--``: no run, never zero.
@@ -53,6 +55,7 @@ def _used_markers(table: Table) -> dict[str, bool]:
         "std": any(c.n >= 2 for c in cells),
         "noise": any(c.within_noise for c in cells),
         "stale": any(c.stale for c in cells),
+        "contended": any(c.contended for c in cells),
         "missing": any(c.missing for c in cells),
         "paper": any(_paper_value(c) is not None for c in cells),
     }
@@ -95,6 +98,14 @@ def notes(table: Table, paper_mode: str, *, latex: bool) -> list[str]:
     if used["stale"]:
         out.append(f"{dagger}: stale, from a job hash that the current code and config no "
                    "longer produce")
+    if any(c.name == "time_ms" for c in table.columns):
+        hw = ", ".join(table.time_hardware) or "the jobs' machine"
+        out.append(esc(f"Time: median batch-1 inference latency in ms of each trained model, "
+                       f"measured by its job on {hw} with the machine's cores to itself"))
+    if used["contended"]:
+        ddag = r"$^{\ddagger}$" if latex else "‡"
+        out.append(f"{ddag}: time measured while other processes used the machine's cores, "
+                   "or by a job that did not record it (cm.time_contended); not ranked")
     if used["missing"]:
         out.append(f"{MISSING}: no run")
     if used["paper"] and paper_mode == "rows":
@@ -121,10 +132,12 @@ def _cell_text(table: Table, row: Row, col_name: str, paper_mode: str, *, latex:
     if cell.std is not None and (col.noise_test or cell.std > 0):
         std_s = _num(cell.std, col.decimals)
         text += rf"{{\scriptsize$\pm${std_s}}}" if latex else f" ± {std_s}"
-    marks = ("≈" if cell.within_noise else "") + ("†" if cell.stale else "")
+    marks = ("≈" if cell.within_noise else "") + ("†" if cell.stale else "") + (
+        "‡" if cell.contended else "")
     if marks:
         if latex:
-            marks = marks.replace("≈", r"\approx").replace("†", r"\dagger")
+            marks = marks.replace("≈", r"\approx").replace("†", r"\dagger").replace(
+                "‡", r"\ddagger")
             text += f"$^{{{marks}}}$"
         else:
             text += f" {marks}"

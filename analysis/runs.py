@@ -19,12 +19,13 @@ ROLE_JOB = "job"
 #: Tidy columns always present (metrics and ``level.<axis>`` columns come after them).
 BASE_COLUMNS = ["run_id", "experiment_id", "run_name", "study", "table", "job_hash", "seed",
                 "profile", "dataset", "git_commit", "git_dirty", "config_family", "hardware",
-                "time_hardware", "status", "mlflow_status", "start_time", "end_time", "levels"]
+                "time_hardware", "time_contended", "status", "mlflow_status", "start_time",
+                "end_time", "levels"]
 
 _TAG_COLUMNS = {"study": "study", "table": "table", "job_hash": "job_hash",
                 "profile": "profile", "dataset": "dataset", "git_commit": "git_commit",
                 "config_family": "config_family", "hardware": "hardware",
-                "time_hardware": "time_hardware"}
+                "time_hardware": "time_hardware", "time_contended": "time_contended"}
 _MLFLOW_STATUS = {"FINISHED": "succeeded", "FAILED": "failed", "KILLED": "failed",
                   "RUNNING": "running", "SCHEDULED": "running"}
 

@@ -60,6 +60,9 @@ class Cell:
     runs: list[RunRef] = field(default_factory=list)
     paper: PaperValue = None
     noise: NoiseVerdict | None = None
+    #: A time measured while other processes used the machine, or whose run does not say
+    #: (``cm.time_contended`` not ``false``): shown marked, never ranked (bold).
+    contended: bool = False
 
     @property
     def n(self) -> int:
@@ -137,6 +140,8 @@ class Table:
     profile: str | None = None
     datasets: list[str] = field(default_factory=list)
     expected_known: bool = False
+    #: Devices the time column was measured on (``cm.time_hardware`` of its runs).
+    time_hardware: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> list[ColumnSpec]:
@@ -156,7 +161,7 @@ class Table:
         if column.better is None:
             return set()
         printed = {r.name: round(c.mean, column.decimals) for r in self.rows
-                   if (c := r.cells[column.name]).mean is not None}
+                   if (c := r.cells[column.name]).mean is not None and not c.contended}
         if len(printed) < 2:
             return set()
         target = max(printed.values()) if column.better == "max" else min(printed.values())
@@ -225,6 +230,7 @@ def build_table(runs: pd.DataFrame, spec: TableSpec, *, study: str,
         raise TableBuildError(f"expected job hashes given for unknown row(s) {sorted(unknown)}")
     rows: list[Row] = []
     datasets: set[str] = set()
+    hardware: set[str] = set()
     for rspec in spec.rows:
         want = set(expected.get(rspec.name, ()))
         has_expected = rspec.name in expected
@@ -268,6 +274,11 @@ def build_table(runs: pd.DataFrame, spec: TableSpec, *, study: str,
                 seed = ref.seed if ref.seed is not None else -1
                 cell.values[seed] = v
                 cell.runs.append(ref)
+                if col.name == "time_ms":
+                    # Not measured alone, or before jobs recorded it: not comparable.
+                    cell.contended |= str(run.get("time_contended")) != "false"
+                    if isinstance(hw := run.get("time_hardware"), str) and hw:
+                        hardware.add(hw)
             cells[col.name] = cell
         present = {r.job_hash for r in refs}
         rows.append(Row(rspec, cells, refs, superseded, failed,
@@ -282,7 +293,8 @@ def build_table(runs: pd.DataFrame, spec: TableSpec, *, study: str,
             cell, bcell = row.cells[col.name], base.cells[col.name]
             if col.noise_test and not cell.missing and not bcell.missing:
                 cell.noise = noise_verdict(cell.values, bcell.values)
-    return Table(study, spec, rows, profile, sorted(datasets), bool(expected))
+    return Table(study, spec, rows, profile, sorted(datasets), bool(expected),
+                 sorted(hardware))
 
 
 def auto_table_spec(study: StudyInfo, runs: pd.DataFrame) -> TableSpec:

@@ -145,7 +145,7 @@ def build_fixture_store(folder: Path) -> FixtureStore:
             "cm.profile": "toy", "cm.dataset": DATASET, "cm.git_commit": commit,
             "cm.git_dirty": "false", "cm.level.backbone": level,
             "cm.config_family": "centermask", "cm.hardware": "cpu", "cm.status": status,
-            "cm.time_hardware": "cpu",
+            "cm.time_hardware": "cpu", "cm.time_contended": "false",
         }
         run = client.create_run(experiments[study], start_time=t0 + 1000 * i, tags=tags,
                                 run_name=key)
