@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.study.data import annotation_files
+from orchestrator.study.identity import git_state
 from orchestrator.study.plan import plan_study
 from orchestrator.study.reader import load_study
 from orchestrator.workspace import REPO_ROOT
@@ -69,8 +69,7 @@ def test_runs_read_well_in_mlflow(study: Path, tmp_path: Path, mlflow_template: 
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     runs = client.search_runs([exp.experiment_id], "tags.`cm.role` = 'job'")
     assert sorted(r.info.run_name for r in runs) == ["high · seed 0", "low · seed 0"]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = git_state(REPO_ROOT)[0]  # `git rev-parse HEAD` (or "unknown" outside git)
     plan = plan_study(load_study(study), "t", workspace=ws, repo_root=REPO_ROOT,
                       validate_build=False)
     for run in runs:
