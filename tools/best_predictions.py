@@ -112,6 +112,8 @@ def draw_predictions(config: Path, ckpt: Path, count: int, score_thr: float, dev
     cfg = Config.fromfile(str(config))
     # The checkpoint carries every weight: never look for the backbone's ImageNet file.
     cfg.model.get("backbone", {}).pop("init_cfg", None)
+    # A job's config logs to its MLflow run (the orchestrator's vis backend): draw only.
+    cfg.visualizer = dict(type="DetLocalVisualizer", name="visualizer", vis_backends=None)
     images, ann = test_images(cfg, count)
     coco = json.loads(ann.read_text())
     names = {im["id"]: im["file_name"] for im in coco["images"]}
