@@ -31,7 +31,13 @@ TOP_LEVEL_KEYS: frozenset[str] = frozenset({
     "seeds", "profiles", "default_profile", "resources", "table", "retries", "executor"})
 PROFILE_KEYS: frozenset[str] = frozenset({
     "description", "data", "patch", "override", "base", "seeds", "resources", "evaluate",
-    "batch"})
+    "batch", "include"})
+#: Where ``profiles.P.include: <name>`` looks: ``experiments/profiles/<name>.yaml``. A name,
+#: not a path, so an included file is always one of the repository's shared profiles.
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "experiments" / "profiles"
+#: Sections of a profile merged key by key with an included file's (the profile's keys win);
+#: any other key the profile sets replaces the included one whole.
+MERGED_PROFILE_KEYS: frozenset[str] = frozenset({"patch", "override", "resources"})
 #: Keys of a profile's ``evaluate`` section and of one of its ``models`` entries.
 EVALUATE_KEYS: frozenset[str] = frozenset({"weights_dir", "metafile", "models"})
 EVALUATE_MODEL_KEYS: frozenset[str] = frozenset({"levels", "published", "weights", "config"})
@@ -212,6 +218,9 @@ class Study:
     #: :mod:`orchestrator.study.overrides`) -> the option, which problems name instead.
     origins: Mapping[Path_, str] = field(default_factory=dict, repr=False)
     executor: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Key paths whose value came from an included profile file -> (that file, its line),
+    #: which problems name instead of the study file.
+    sources: Mapping[Path_, tuple[str, int]] = field(default_factory=dict, repr=False)
 
     def line(self, *path: Any) -> int:
         """Line of ``path`` in the file, or of its nearest ancestor that has one."""
@@ -225,7 +234,8 @@ class Study:
         option = self.origin(path)
         if option is not None:  # a --set/--sweep: "command line: --set a.b=1: message"
             return Problem("command line", 0, option, message)
-        return Problem(str(self.path), self.line(*path), ".".join(map(str, path)), message)
+        return Problem(*_where(path, str(self.path), self.lines, self.sources),
+                       ".".join(map(str, path)), message)
 
     def origin(self, path: Iterable[Any]) -> str | None:
         """The command-line option ``path`` (or an ancestor of it) came from, if any."""
@@ -245,6 +255,20 @@ class Study:
 
     def axis(self, name: str) -> Axis | None:
         return next((a for a in self.axes if a.name == name), None)
+
+
+def _where(path: Path_, file: str, lines: Mapping[Path_, int],
+           sources: Mapping[Path_, tuple[str, int]]) -> tuple[str, int]:
+    """File and line of ``path``: its nearest ancestor in the study file (``lines``) or in an
+    included profile file (``sources``)."""
+    p = path
+    while p:
+        if p in lines:
+            return file, lines[p]
+        if p in sources:
+            return sources[p]
+        p = p[:-1]
+    return file, lines.get((), 0)
 
 
 # --------------------------------------------------------------------------- YAML + lines
@@ -416,6 +440,7 @@ class _Reader:
 
     def __init__(self, file: str, lines: Mapping[Path_, int]) -> None:
         self.file, self.lines = file, lines
+        self.sources: dict[Path_, tuple[str, int]] = {}
         self.problems: list[Problem] = []
 
     def line(self, path: Path_) -> int:
@@ -424,8 +449,8 @@ class _Reader:
         return self.lines.get(path, 0)
 
     def bad(self, path: Path_, message: str) -> None:
-        self.problems.append(Problem(self.file, self.line(path), ".".join(map(str, path)),
-                                     message))
+        self.problems.append(Problem(*_where(path, self.file, self.lines, self.sources),
+                                     ".".join(map(str, path)), message))
 
     def mapping(self, value: Any, path: Path_, allowed: frozenset[str] | None = None
                 ) -> dict[Any, Any]:
@@ -648,9 +673,13 @@ def parse_study(text: str, path: str | Path) -> Study:
 
     # Profiles.
     profiles: dict[str, Profile] = {}
+    merged_profiles: dict[Any, Any] = {}
     for p_name, p_raw in r.mapping(raw.get("profiles"), ("profiles",)).items():
         ppath = ("profiles", p_name)
         p = r.mapping(p_raw, ppath, PROFILE_KEYS | KINDS[kind].extra_keys)
+        if "include" in p:
+            p = _include(r, p, ppath, PROFILE_KEYS - {"include"} | KINDS[kind].extra_keys)
+        merged_profiles[p_name] = p
         _check_name(r, ppath, str(p_name), "profile name", MAX_PROFILE_NAME, KEY_NAME)
         p_base = p.get("base")
         if p_base is not None and not isinstance(p_base, str):
@@ -688,11 +717,72 @@ def parse_study(text: str, path: str | Path) -> Study:
 
     if r.problems:
         raise StudyError(r.problems)
+    if merged_profiles:  # what the profiles say once their includes are merged in
+        raw = {**raw, "profiles": merged_profiles}
     return Study(path=Path(file), name=name, description=str(description), kind=kind,
                  base=base, data=data, axes=tuple(axes.values()), expand=expand, rows=rows,
                  exclude=exclude, seeds=seeds, profiles=profiles,
                  default_profile=str(default_profile), resources=resources, retries=retries,
-                 table=table, raw=raw, lines=lines, executor=executor)
+                 table=table, raw=raw, lines=lines, executor=executor, sources=r.sources)
+
+
+def _include(r: _Reader, p: Mapping[Any, Any], ppath: Path_, allowed: frozenset[str]
+             ) -> dict[Any, Any]:
+    """A profile with its ``include:`` files merged in (``docs/contracts.md`` §5).
+
+    ``include`` names one shared profile file, ``experiments/profiles/<name>.yaml``, or a
+    list of them (a later file wins over an earlier one). The profile's own keys win over
+    the files'; ``patch``, ``override`` and ``resources`` are merged key by key. Problems in
+    an included file name that file and line (recorded in ``r.sources``).
+    """
+    names = p["include"] if isinstance(p["include"], list) else [p["include"]]
+    merged: dict[Any, Any] = {}
+    for i, name in enumerate(names):
+        ipath = (*ppath, "include") if isinstance(p["include"], str) else (*ppath, "include", i)
+        if not isinstance(name, str) or not KEY_NAME.match(name) or ".." in name:
+            r.bad(ipath, f"include names a shared profile file of {PROFILES_DIR.parent.name}/"
+                         f"{PROFILES_DIR.name}/ by its name without '.yaml' (letters, digits, "
+                         f"'_', '-', '.'; no path), got {name!r}")
+            continue
+        file = PROFILES_DIR / f"{name}.yaml"
+        if not file.is_file():
+            known = sorted(f.stem for f in PROFILES_DIR.glob("*.yaml"))
+            r.bad(ipath, f"no shared profile {name!r} ({file} does not exist); shared "
+                         f"profiles are {known}")
+            continue
+        try:
+            data, lines, problems = load_yaml(read_study_text(file), str(file))
+        except StudyError as exc:
+            r.problems.extend(exc.problems)
+            continue
+        r.problems.extend(problems)
+        if problems:
+            continue
+        if not isinstance(data, dict):
+            r.problems.append(Problem(str(file), 1, "", "a shared profile file is a YAML "
+                                                        "mapping of profile keys"))
+            continue
+        for key in data:
+            if key not in allowed:
+                r.problems.append(Problem(str(file), lines.get((key,), 0), str(key), (
+                    f"unknown key {key!r} in a shared profile; allowed: "
+                    f"{', '.join(sorted(allowed))}")))
+        for sub, line in lines.items():
+            if sub and sub[0] in allowed:
+                r.sources[(*ppath, *sub)] = (str(file), line)
+        _merge_profile(merged, {k: v for k, v in data.items() if k in allowed})
+    _merge_profile(merged, {k: v for k, v in p.items() if k != "include"})
+    return merged
+
+
+def _merge_profile(into: dict[Any, Any], top: Mapping[Any, Any]) -> None:
+    """``top``'s keys over ``into``'s; :data:`MERGED_PROFILE_KEYS` sections key by key."""
+    for key, value in top.items():
+        if key in MERGED_PROFILE_KEYS and isinstance(into.get(key), dict) \
+                and isinstance(value, dict):
+            into[key] = {**into[key], **value}
+        else:
+            into[key] = value
 
 
 def _batch(r: Any, value: Any, path: Path_) -> BatchSpec | None:
