@@ -62,15 +62,19 @@ def calibrate_batchnorm(model: nn.Module, image: np.ndarray) -> int:
 
     bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     momenta = [m.momentum for m in bns]
+    eps = [m.eps for m in bns]
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative average: exactly this batch's statistics
+        # torch refuses eps 0 (caffe-style frozen BN) in training mode; eps does not enter
+        # the running statistics.
+        m.eps = max(m.eps, 1e-5)
         m.train()
     data = dict(inputs=[torch.from_numpy(np.ascontiguousarray(image[0]))])
     with torch.no_grad():
         model.extract_feat(model.data_preprocessor(data, False)["inputs"])
-    for m, momentum in zip(bns, momenta, strict=True):
-        m.momentum = momentum
+    for m, momentum, e in zip(bns, momenta, eps, strict=True):
+        m.momentum, m.eps = momentum, e
     model.eval()
     return len(bns)
 
