@@ -7,6 +7,7 @@ claimants serialise instead of both seeing the same ``queued`` row). Each
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import time
@@ -78,11 +79,15 @@ class SqliteQueue(JobQueue):
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) where it matters.
         self._db = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
                                    check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._write() as db:
-            for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                db.execute(stmt)
+        # Switching a fresh file to WAL needs it exclusively, and SQLite's busy timeout does
+        # not cover that: two processes opening a new queue at once serialise on a flock.
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._write() as db:
+                for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                    db.execute(stmt)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

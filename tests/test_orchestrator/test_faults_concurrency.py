@@ -133,3 +133,23 @@ def test_study_lock_files_live_in_the_workspace(tmp_path, write_study):
     info = json.loads(Path(lock.path).read_text())
     assert info["file"] == str(v1) and info["profile"] == "default"
     lock.release()
+
+
+def test_a_fresh_queue_opened_by_many_at_once(tmp_path):
+    """D7 for the queue: switching a new SQLite file to WAL races without the flock."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def open_queue() -> None:
+        try:
+            SqliteQueue(tmp_path / "q" / "queue.db").close()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_queue) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
