@@ -18,7 +18,7 @@ _LAZY = {
     "render": "render", "to_csv": "render", "to_latex": "render", "to_markdown": "render",
     "study_table": "report", "default_tracking_uri": "runs", "load_runs": "runs",
     "runs_frame": "runs", "StudySpecError": "spec", "TableSpec": "spec",
-    "load_study": "spec", "parse_table": "spec", "NoiseVerdict": "stats",
+    "load_study": "report", "parse_table": "spec", "NoiseVerdict": "stats",
     "noise_verdict": "stats", "Cell": "tables", "Table": "tables",
     "TableBuildError": "tables", "build_table": "tables", "manifest": "tables",
     "figure1": "figures", "save_figure": "figures",

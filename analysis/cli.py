@@ -13,9 +13,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._options import FORMATS, PAPER_MODES
+
+if TYPE_CHECKING:
+    from .spec import StudyInfo
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -83,29 +86,26 @@ def _errors() -> tuple[type[Exception], ...]:
     return (StudySpecError, TableBuildError, PaperNumbersError, FileNotFoundError, ValueError)
 
 
-def _context(args: argparse.Namespace) -> tuple[Path, str, dict[str, set[str]] | None]:
-    from .report import expected_job_hashes, resolve_study_path
+def _context(args: argparse.Namespace) -> tuple[StudyInfo, str, dict[str, set[str]] | None]:
+    from .report import expected_job_hashes, load_study
     from .runs import check_store, default_tracking_uri
 
-    path = resolve_study_path(args.study)
     workspace = getattr(args, "workspace", None)
+    info = load_study(args.study, profile=args.profile, workspace=workspace)
     # Fail fast, before the (seconds long) plan for the expected job hashes.
     uri = check_store(getattr(args, "tracking_uri", None) or default_tracking_uri(workspace))
-    expected = None if args.no_staleness else expected_job_hashes(path, args.profile,
-                                                                   workspace=workspace)
-    return path, uri, expected
+    expected = None if args.no_staleness else expected_job_hashes(info)
+    return info, uri, expected
 
 
 def cmd_table(args: argparse.Namespace) -> int:
     """Run ``table``; returns the exit code (2 on bad input)."""
     from .render import render
     from .report import study_table
-    from .spec import load_study
     from .tables import manifest
 
     try:
-        path, uri, expected = _context(args)
-        info = load_study(path)
+        info, uri, expected = _context(args)
         table, runs = study_table(info, tracking_uri=uri, profile=args.profile,
                                   expected=expected)
         if runs.empty:
@@ -131,11 +131,9 @@ def cmd_figure(args: argparse.Namespace) -> int:
     """Run ``figure``; prints the written paths."""
     from .figures import figure1, save_figure
     from .report import FIGURE_COLUMNS, default_figure_prefix, study_table, time_hardware
-    from .spec import load_study
 
     try:
-        path, uri, expected = _context(args)
-        info = load_study(path)
+        info, uri, expected = _context(args)
         table, runs = study_table(info, tracking_uri=uri, profile=args.profile,
                                   expected=expected, columns=FIGURE_COLUMNS)
         fig = figure1(table, paper=not args.no_paper, time_hardware=time_hardware(runs))

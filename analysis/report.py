@@ -8,75 +8,72 @@ from pathlib import Path
 
 import pandas as pd
 
-from .runs import load_runs, repo_root, workspace_dir
-from .spec import StudyInfo, TableSpec, load_study
+from .runs import load_runs, workspace_dir
+from .spec import StudyInfo, TableSpec, study_info
 from .tables import Table, auto_table_spec, build_table, with_columns
 
 FIGURE_COLUMNS = ["segm_mAP", "time_ms"]
 
 
-def resolve_study_path(study: str | Path) -> Path:
-    """A study argument as a file: the path itself, or relative to the repository root, or a
-    name in ``experiments/studies/`` (with or without ``.yaml``).
+def load_study(study: str | Path, *, profile: str | None = None,
+               workspace: str | Path | None = None) -> StudyInfo:
+    """A study file (a path, or a name such as ``table1``) read by the orchestrator's study
+    reader, as the analysis sees it under ``profile`` (default: the study's).
+
+    This is the one call analysis makes into the orchestrator:
+    :func:`orchestrator.describe_study`. The staleness and reference-number questions go to
+    the view it returns (:func:`expected_job_hashes`, :func:`published_references`).
 
     Raises:
-        FileNotFoundError: listing the places tried.
+        StudyError: Unreadable or invalid study file, or no such profile (a ``ValueError``
+            naming file, line and key).
+        StudySpecError: A malformed ``table`` section.
     """
-    p = Path(study)
-    root = repo_root()
-    tries = [p, root / p, root / "experiments" / "studies" / p,
-             root / "experiments" / "studies" / f"{p}.yaml", root / "experiments" / p]
-    for t in tries:
-        if t.is_file():
-            return t
-    tried = ", ".join(dict.fromkeys(str(t) for t in tries))
-    raise FileNotFoundError(f"study file {study!s} not found (tried: {tried})")
+    import orchestrator
+
+    return study_info(orchestrator.describe_study(study, profile=profile,
+                                                  workspace=workspace))
 
 
 def _note(text: str) -> None:
     print(f"note: {text}", file=sys.stderr)
 
 
-def expected_job_hashes(study_path: Path, profile: str | None, *,
-                        workspace: str | Path | None = None) -> dict[str, set[str]] | None:
-    """Current job hashes per table row, from the orchestrator's plan of the study.
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
-    The one call analysis makes into the orchestrator:
-    :func:`orchestrator.expected_job_hashes` (plans the study without building models).
+
+def expected_job_hashes(info: StudyInfo) -> dict[str, set[str]] | None:
+    """Current job hashes per table row, from the orchestrator's plan of the study (made
+    without building models) under the profile ``info`` was loaded with.
 
     Returns:
-        row name -> job hashes, or ``None`` (with a note on stderr) when the orchestrator
-        is not installed or the plan fails; the table is then printed without staleness
-        marks.
+        row name -> job hashes, or ``None`` (with a note on stderr) when the plan fails;
+        the table is then printed without staleness marks.
     """
-    try:
-        import orchestrator
-    except ImportError:
-        _note("orchestrator not importable; staleness not checked")
+    if info.view is None:
+        _note("staleness not checked: the study was not read by the orchestrator")
         return None
     try:
-        hashes = orchestrator.expected_job_hashes(study_path, profile=profile,
-                                                  workspace=workspace)
+        hashes = info.view.expected_job_hashes()
     except Exception as e:  # noqa: BLE001  the table is still worth printing without it
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        _note(f"staleness not checked: planning the study failed: {first}")
+        _note(f"staleness not checked: planning the study failed: {_first_line(e)}")
         return None
     return {str(k): set(v) for k, v in hashes.items()}
 
 
-def published_references(spec: TableSpec, study_path: Path, profile: str | None
-                          ) -> TableSpec:
+def published_references(spec: TableSpec, info: StudyInfo) -> TableSpec:
     """``spec`` with, for an evaluation profile (published checkpoints), each evaluated row's
     reference numbers replaced by the AP published for its checkpoint (the metafile's, via
-    :func:`orchestrator.reference_numbers`) and a note saying so; other rows keep the
-    paper's numbers. Unchanged for training profiles or when the orchestrator is absent."""
+    the study view's ``reference_numbers``) and a note saying so; other rows keep the
+    paper's numbers. Unchanged for training profiles."""
+    if info.view is None:
+        return spec
+    profile = info.view.profile
     try:
-        import orchestrator
-
-        refs = orchestrator.reference_numbers(study_path, profile)
+        refs = info.view.reference_numbers()
     except Exception as e:  # noqa: BLE001  the table is still worth printing without it
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        _note(f"published reference numbers not read: {first}")
+        _note(f"published reference numbers not read: {_first_line(e)}")
         return spec
     if not refs:
         return spec
@@ -100,7 +97,8 @@ def study_table(study: str | Path | StudyInfo, *, tracking_uri: str | None = Non
     """Load a study's runs from MLflow and lay out its table.
 
     Args:
-        study: study file path/name, or an already loaded :class:`StudyInfo`.
+        study: study file path/name, or a :class:`StudyInfo` from :func:`load_study` (with
+            the same ``profile``).
         tracking_uri: MLflow tracking URI (default: env or ``.workspace/mlflow.db``).
         profile: the study profile whose runs to use (see :func:`select_profile`).
         expected: row -> current job hashes; enables staleness marks and finds runs
@@ -111,13 +109,13 @@ def study_table(study: str | Path | StudyInfo, *, tracking_uri: str | None = Non
     Returns:
         The table and the runs it was built from.
     """
-    info = study if isinstance(study, StudyInfo) else load_study(resolve_study_path(study))
+    info = study if isinstance(study, StudyInfo) else load_study(study, profile=profile)
     if runs is None:
         hashes = sorted({h for hs in (expected or {}).values() for h in hs})
         runs = load_runs(tracking_uri, study=info.name, job_hashes=hashes)
     spec = info.table or auto_table_spec(info, runs)
-    if info.table is not None and info.path is not None:
-        spec = published_references(spec, info.path, profile or info.default_profile)
+    if info.table is not None:
+        spec = published_references(spec, info)
     if columns is not None:
         spec = with_columns(spec, columns)
     table = build_table(runs, spec, study=info.name, expected=expected, profile=profile,

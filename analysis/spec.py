@@ -1,7 +1,8 @@
-"""What a table should look like: the study file's ``table`` section (docs/contracts.md §2).
+"""What a table should look like: the study's ``table`` section (docs/contracts.md §2).
 
-Only the fields the analysis needs are read (``name``, ``description``, ``axes`` level names,
-``seeds``, ``default_profile``, ``table``); the orchestrator validates the rest.
+The study file itself is read by the orchestrator's study reader
+(:func:`orchestrator.describe_study`, called in :mod:`analysis.report`); this module lays
+out the table on top of what it returns (:func:`study_info`).
 """
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from .paper import PaperNumbersError, PaperRows, paper_numbers
+
+if TYPE_CHECKING:
+    import orchestrator
 
 AP_COLUMN = re.compile(r"^(?P<task>segm|bbox)_mAP(?:_(?P<sub>50|75|s|m|l))?$")
 METRIC_PREFIX = "test/coco/"
@@ -122,7 +124,9 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class StudyInfo:
-    """The fields of a study file the analysis uses."""
+    """The fields of a study the analysis uses, and the orchestrator's view it came from
+    (``view``: the staleness and reference-number questions; ``None`` for a hand-made one).
+    """
 
     name: str
     path: Path | None
@@ -132,6 +136,7 @@ class StudyInfo:
     seeds: list[int]
     default_profile: str | None
     table: TableSpec | None
+    view: orchestrator.StudyView | None = field(default=None, repr=False, compare=False)
 
 
 def _err(where: str, key: str, msg: str) -> StudySpecError:
@@ -237,58 +242,16 @@ def parse_table(raw: Any, *, where: str = "<table>",
                      decimals, paper, paper_ref, str(raw.get("row_header") or ""))
 
 
-def _axes(raw: Any, where: str) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Axis -> level names, and axis -> the level whose patch is ``{}`` (the baseline)."""
-    if raw is None:
-        return {}, {}
-    if not isinstance(raw, Mapping):
-        raise _err(where, "axes", "expected a mapping axis -> levels")
-    axes: dict[str, list[str]] = {}
-    base: dict[str, str] = {}
-    for axis, levels in raw.items():
-        if isinstance(levels, Mapping):
-            axes[str(axis)] = [str(lv) for lv in levels]
-            for lv, patch in levels.items():
-                if patch == {} and str(axis) not in base:
-                    base[str(axis)] = str(lv)
-        elif isinstance(levels, list):
-            axes[str(axis)] = [str(lv) for lv in levels]
-        else:
-            raise _err(where, f"axes.{axis}", "expected a mapping level -> patch")
-    return axes, base
-
-
-def load_study(path: str | Path) -> StudyInfo:
-    """Read the analysis-relevant part of a study YAML file.
+def study_info(view: orchestrator.StudyView) -> StudyInfo:
+    """The analysis's :class:`StudyInfo` of an orchestrator :class:`StudyView`: its
+    ``table`` section validated as a table (:func:`parse_table`).
 
     Raises:
-        FileNotFoundError: no such file.
-        StudySpecError: malformed YAML or fields, naming the file and key.
+        StudySpecError: A malformed ``table`` section, naming the file and key.
     """
-    path = Path(path)
-    where = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise StudySpecError(f"{where}: invalid YAML: {e}") from None
-    return study_from_mapping(raw, path=path)
-
-
-def study_from_mapping(raw: Any, path: Path | None = None) -> StudyInfo:
-    """Like :func:`load_study` for an already parsed mapping."""
-    where = str(path) if path else "<study>"
-    if not isinstance(raw, Mapping):
-        raise StudySpecError(f"{where}: expected a mapping at the top level")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise _err(where, "name", "missing or not a string")
-    axes, base = _axes(raw.get("axes"), where)
-    seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
-        raise _err(where, "seeds", f"expected a list of integers, got {seeds!r}")
     table = None
-    if raw.get("table") is not None:
-        table = parse_table(raw["table"], where=where, axes=axes or None)
-    default_profile = raw.get("default_profile")
-    return StudyInfo(name, path, str(raw.get("description") or ""), axes, base, list(seeds),
-                     None if default_profile is None else str(default_profile), table)
+    if view.table is not None:
+        table = parse_table(view.table, where=str(view.path), axes=view.axes or None)
+    return StudyInfo(view.name, view.path, view.description, dict(view.axes),
+                     dict(view.baseline_levels), list(view.seeds), view.default_profile,
+                     table, view)

@@ -16,8 +16,10 @@ Sub-packages by role, in the order data flows through them (``docs/architecture.
   things live.
 
 Names are imported lazily: ``import orchestrator`` stays cheap for job processes.
-:func:`expected_job_hashes` is what ``analysis`` calls (its entry into the orchestrator), and
-:func:`reference_numbers` for the tables of evaluation profiles (published checkpoints).
+:func:`describe_study` is what ``analysis`` calls (its one entry into the orchestrator): a
+:class:`StudyView` with the study's name, axes, profiles and ``table`` section, the current
+job ids of each table row (staleness) and, for an evaluation profile, the published
+reference numbers.
 """
 from __future__ import annotations
 
@@ -30,8 +32,7 @@ _EXPORTS = {
     "StudyError": "orchestrator.study.errors", "Problem": "orchestrator.study.errors",
     "Plan": "orchestrator.study.plan", "PlannedJob": "orchestrator.study.plan",
     "plan_study": "orchestrator.study.plan",
-    "expected_job_hashes": "orchestrator.study.plan",
-    "reference_numbers": "orchestrator.study.evaluate",
+    "describe_study": "orchestrator.study.view", "StudyView": "orchestrator.study.view",
     "JobQueue": "orchestrator.queue", "open_queue": "orchestrator.queue",
     "Executor": "orchestrator.executors", "make_executor": "orchestrator.executors",
     "Scheduler": "orchestrator.run.scheduler", "Tracker": "orchestrator.run.tracking",

@@ -21,12 +21,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def find_study(name: str | Path) -> Path:
-    """``name`` as given, else under ``<repo>/experiments/``, else under the repo root."""
+    """The study file ``name`` means (the one lookup of the orchestrator and ``analysis``):
+    ``name`` as given, else under ``<repo>/experiments/``, ``<repo>/experiments/studies/``
+    or the repo root; each also with ``.yaml`` appended when ``name`` has no suffix
+    (``table1`` -> ``experiments/studies/table1.yaml``). Not found: ``name`` as given, which
+    the study reader reports as unreadable."""
     path = Path(name)
-    for candidate in (path, REPO_ROOT / "experiments" / path, REPO_ROOT / path):
-        if candidate.is_file():
-            return candidate
-    return path  # load_study reports it as unreadable
+    names = [path] if path.suffix else [path, Path(f"{path}.yaml")]
+    for p in names:
+        for candidate in (p, REPO_ROOT / "experiments" / p,
+                          REPO_ROOT / "experiments" / "studies" / p, REPO_ROOT / p):
+            if candidate.is_file():
+                return candidate
+    return path
 
 
 @dataclass(frozen=True)

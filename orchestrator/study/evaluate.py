@@ -357,11 +357,3 @@ def published_references(study: Study, profile_name: str | None, repo_root: Path
             refs[str(row["name"])] = (pm.name, dataset, values)
     return refs
 
-
-def reference_numbers(study_path: str | Path, profile: str | None
-                      ) -> dict[str, tuple[str, str, dict[str, float]]]:
-    """:func:`published_references` of a study file (what ``analysis`` calls)."""
-    from ..workspace import REPO_ROOT, find_study
-    from .reader import load_study
-
-    return published_references(load_study(find_study(study_path)), profile, REPO_ROOT)

@@ -400,12 +400,18 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
 
 def expected_job_hashes(study_path: str | Path, profile: str | None = None,
                         workspace: str | Path | None = None) -> dict[str, set[str]]:
-    """Current job ids of each row of the study's ``table`` section (for ``analysis``).
+    """:func:`table_job_ids` of a study file (``analysis`` asks through
+    :func:`orchestrator.describe_study`)."""
+    return table_job_ids(load_study(find_study(study_path)), profile, workspace)
+
+
+def table_job_ids(study: Study, profile: str | None = None,
+                  workspace: str | Path | None = None) -> dict[str, set[str]]:
+    """Current job ids of each row of the study's ``table`` section.
 
     A row's ``levels`` select the jobs whose levels match them (all seeds). The plan is
     made without the model-build check, so this is quick.
     """
-    study = load_study(find_study(study_path))
     ws = Workspace.at(workspace)
     # A profile with a declared batch is found with the GPUs its last run planned for
     # (``orchestrator run`` records them), else with the paper's world size.

@@ -36,6 +36,9 @@ axes:
     v2-39: {}
     v2-57: {model.backbone.depth: 57}
 seeds: [0, 1, 2]
+profiles:
+  toy: {data: toy}
+  paper: {data: coco}
 default_profile: toy
 table:
   title: "Table 4: VoVNetV2 ablation (fixture)"

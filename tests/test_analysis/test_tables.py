@@ -11,8 +11,8 @@ import pytest
 
 from analysis.cli import main
 from analysis.render import latex_caption_title, latex_escape, render
-from analysis.report import study_table
-from analysis.spec import StudySpecError, column_spec, load_study, parse_table
+from analysis.report import load_study, study_table
+from analysis.spec import StudySpecError, column_spec, parse_table
 from analysis.tables import TableBuildError, build_table, manifest
 
 from .fixture_store import STUDY_NAME, FixtureStore
@@ -256,20 +256,30 @@ def test_latex_compiles(store: FixtureStore, tmp_path: Path) -> None:
 def test_cli_staleness_from_orchestrator_hook(store: FixtureStore, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """The CLI asks ``orchestrator.expected_job_hashes`` for the current hashes."""
+    """The CLI reads the study through ``orchestrator.describe_study`` and asks the view it
+    returns for the current hashes (of the default profile when none is given)."""
     import orchestrator
+    from orchestrator.study.view import StudyView
+
+    described = []
+    real = orchestrator.describe_study
+
+    def describe(study, profile=None, workspace=None):  # noqa: ANN001, ANN202
+        described.append((Path(study), profile, workspace))
+        return real(study, profile=profile, workspace=workspace)
 
     calls = []
 
-    def fake(path: Path, profile: str | None = None,
-             workspace: str | None = None) -> dict[str, set[str]]:
-        calls.append((Path(path), profile, workspace))
+    def fake(view: StudyView) -> dict[str, set[str]]:
+        calls.append((view.path, view.profile, view.workspace))
         return store.expected
 
-    monkeypatch.setattr(orchestrator, "expected_job_hashes", fake, raising=False)
+    monkeypatch.setattr(orchestrator, "describe_study", describe)
+    monkeypatch.setattr(StudyView, "expected_job_hashes", fake)
     rc = main(["table", str(store.study_path), "--tracking-uri", store.tracking_uri,
                "--format", "latex"])
-    assert rc == 0 and calls == [(store.study_path, None, None)]
+    assert rc == 0 and described == [(store.study_path, None, None)]
+    assert calls == [(store.study_path, "toy", None)]
     out = capsys.readouterr().out
     assert store.normalize(out) == (GOLDEN / "fixture-table4.tex").read_text()
 

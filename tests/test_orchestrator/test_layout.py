@@ -68,8 +68,12 @@ def test_analysis_calls_the_orchestrator_through_one_function():
     used = {m for names in _imports("analysis").values() for m in names
             if m.split(".")[0] == "orchestrator"}
     assert used <= {"orchestrator"}
-    text = (REPO_ROOT / "analysis" / "report.py").read_text()
-    assert "orchestrator.expected_job_hashes(" in text
+    # ... and that one function is describe_study, called once (analysis/report.py).
+    calls = {f: [n.func.attr for n in ast.walk(ast.parse((REPO_ROOT / f).read_bytes()))
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and isinstance(n.func.value, ast.Name) and n.func.value.id == "orchestrator"]
+             for f in _imports("analysis")}
+    assert {f: c for f, c in calls.items() if c} == {"analysis/report.py": ["describe_study"]}
 
 
 def test_search_scheduler_uses_only_the_public_hooks_of_the_scheduler():

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from analysis.paper import paper_numbers
-from analysis.spec import study_from_mapping
+from analysis.report import load_study as analysis_study
 from orchestrator.study.configs import apply_patch, canonical, config_hash, load_base
 from orchestrator.study.plan import Plan, PlannedJob, plan_study
 from orchestrator.study.reader import Study, load_study
@@ -349,10 +349,7 @@ def test_rows_levels_and_job_count(plans: dict, name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_table_section_and_paper_reference(name: str) -> None:
-    import yaml
-
-    raw = yaml.safe_load((STUDIES / name).read_text())
-    info = study_from_mapping(raw, path=STUDIES / name)  # analysis's own validation
+    info = analysis_study(STUDIES / name)  # the table as analysis lays it out
     paper_id, expected_rows = EXPECTED[name]
     assert info.table is not None and info.table.paper_ref == paper_id
     names = [r.name for r in info.table.rows]
@@ -594,7 +591,7 @@ def test_published_profiles(published_env: tuple[Path, Path], name: str, profile
     assert len(plan.notes) == len(left_out)
     for row in left_out:
         assert any(repr(row) in n and "no published model" in n for n in plan.notes), row
-    refs = orchestrator.reference_numbers(STUDIES / name, profile)
+    refs = orchestrator.describe_study(STUDIES / name, profile=profile).reference_numbers()
     assert set(refs) == set(expected)
     for model, dataset, values in refs.values():
         results: dict[str, dict[str, float]] = {}
