@@ -38,7 +38,7 @@ from .configs import (
 from .data import DataError, Dataset, bind, manifest, resolve_dataset
 from .errors import Problem, StudyError
 from .identity import CodeFingerprint, job_id
-from .reader import Level, Profile, Study, combinations, load_study
+from .reader import LEVEL_BASE_KEY, Level, Profile, Study, combinations, load_study
 from .trust import base_problem, patch_trust_issues
 from .values import config_value_issues, culprit, patch_value_issues
 
@@ -250,12 +250,40 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
     issues += patch_trust_issues(profile.override, repo_root)
     problems += _issue_problems(study, ("profiles", profile.name, "override"), issues)
 
+    # Levels naming their own base (``_base_``): loaded once, with the profile's patch.
+    level_bases: dict[str, Tree] = {}
+    for level in (lv for axis in study.axes for lv in axis.levels if lv.base):
+        assert level.base is not None
+        if level.base in level_bases:
+            continue
+        base_at = (*_level_path(level), LEVEL_BASE_KEY)
+        try:
+            why = base_problem(level.base, None, repo_root)
+            lb_path = resolve_config_path(level.base, repo_root) if why is None else Path()
+            if why is not None or (why := base_problem(level.base, lb_path, repo_root)):
+                problems.append(study.problem(base_at, f"untrusted base: {why}"))
+                continue
+            lb, issues = apply_patch(load_base(lb_path), profile.patch)
+        except ConfigLoadError as exc:
+            problems.append(study.problem(base_at, f"cannot load config: {exc}"))
+            continue
+        problems += _issue_problems(study, ("profiles", profile.name, "patch"), issues)
+        level_bases[level.base] = lb
+    if problems:
+        raise StudyError(problems)
+
+    def start(levels: tuple[Level, ...] | list[Level]) -> Tree:
+        """The config a combination starts from: its level's ``_base_``, else the base."""
+        named = [lv.base for lv in levels if lv.base]
+        return level_bases[named[0]] if named else base
+
     # Each level alone on the base: key typos, type mismatches, no-ops, twins.
     for axis in study.axes:
         seen: dict[str, str] = {}
         for level in axis.levels:
-            tree, issues = apply_patch(base, level.patch)
-            issues += patch_value_issues(base, level.patch, tree)
+            before = start([level])
+            tree, issues = apply_patch(before, level.patch)
+            issues += patch_value_issues(before, level.patch, tree)
             issues += patch_trust_issues(level.patch, repo_root)
             problems += _issue_problems(study, _level_path(level), issues)
             if issues:
@@ -264,12 +292,13 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
                    for k in level.patch):
                 continue  # a '?' key the base lacks may apply after another axis's level
             h = config_hash(tree)
-            if level.patch and h == base_hash and study.origin(_level_path(level)) is None:
+            if (level.patch or level.base) and h == base_hash \
+                    and study.origin(_level_path(level)) is None:
                 # (A --sweep may list the base's own value among the others.)
-                keys = ", ".join(level.patch)
+                set_keys = [*level.patch, *([LEVEL_BASE_KEY] if level.base else [])]
                 problems.append(study.problem(
-                    _level_path(level), f"no-op level: {keys} already "
-                    f"{'has' if len(level.patch) == 1 else 'have'} these values in the resolved "
+                    _level_path(level), f"no-op level: {', '.join(set_keys)} already "
+                    f"{'has' if len(set_keys) == 1 else 'have'} these values in the resolved "
                     "config (write {} for the baseline level)"))
             elif h in seen:
                 problems.append(study.problem(
@@ -301,8 +330,16 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
         ("profiles", profile.name, "override", k): get_path(base, k)[0]
         for k in profile.override if k.startswith(WHERE_PRESENT)}
     for combo in combinations(study):
-        tree = base
-        touched: list[str] = []
+        if len([lv for lv in combo if lv.base]) > 1:
+            names = ", ".join(f"{lv.axis}={lv.name}" for lv in combo if lv.base)
+            problems.append(study.problem(("axes",), f"combination ({names}) names two "
+                                                     f"{LEVEL_BASE_KEY} configs; at most one"))
+            continue
+        tree = start(combo)
+        # A level's own base changes whatever differs from the study's (shown as its diff).
+        touched: list[str] = [] if tree is base else [
+            k for k in dict.fromkeys([*base, *tree])
+            if canonical(base.get(k)) != canonical(tree.get(k))]
         combo_issues = []
         for level in combo:
             _mark_present(where_present, _level_path(level), level.patch, tree)
@@ -367,7 +404,7 @@ def plan_study(study: Study, profile_name: str | None, *, workspace: Path, repo_
                 except Exception as exc:  # noqa: BLE001 - reported with the study's lines
                     failed_models[model_key] = f"{type(exc).__name__}: {exc}".splitlines()[0]
             if model_key in failed_models:
-                culprits = [lv for lv in combo if any(
+                culprits = [lv for lv in combo if lv.base or any(
                     patch_key_path(k).startswith("model") for k in lv.patch)] or None
                 paths: list[tuple[Any, ...]] = (
                     [_level_path(lv) for lv in culprits] if culprits else [base_key])

@@ -83,6 +83,7 @@ class Level:
         axis: Axis name.
         name: Level name (used in tags ``cm.level.<axis>``).
         patch: Dotted config key -> value. A leading ``+`` adds a key the config lacks.
+            (Without the level's ``_base_`` key, which is :attr:`base`.)
         line: Line of the level in the study file.
     """
 
@@ -90,6 +91,10 @@ class Level:
     name: str
     patch: Mapping[str, Any]
     line: int
+    #: ``_base_: <config>``: the level's combinations start from this config instead of the
+    #: study's (its patch and the other axes' levels apply on top), e.g. a detector of
+    #: another family that exists as a config. ``None``: the study's (or profile's) base.
+    base: str | None = None
 
     def key_line(self, key: str, lines: Mapping[Path_, int]) -> int:
         return lines.get(("axes", self.axis, self.name, key), self.line)
@@ -536,6 +541,21 @@ def _level_name(r: _Reader, name: Any, path: Path_) -> str:
     return str(name)
 
 
+#: The key of a level naming the config its combinations start from (mmengine's word for a
+#: config's parent).
+LEVEL_BASE_KEY = "_base_"
+
+
+def _level(r: _Reader, axis: str, name: Any, raw: Any, path: Path_) -> Level:
+    patch = r.patch(raw, path)
+    base = patch.pop(LEVEL_BASE_KEY, None)
+    if isinstance(raw, dict) and LEVEL_BASE_KEY in raw and (not isinstance(base, str) or not base):
+        r.bad((*path, LEVEL_BASE_KEY), f"{LEVEL_BASE_KEY} must be a config path (as a study's "
+                                       f"base), got {base!r}")
+        base = None
+    return Level(axis, _level_name(r, name, path), patch, r.line(path), base)
+
+
 def _selection(r: _Reader, value: Any, path: Path_, axes: Mapping[str, Axis], *,
                complete: bool) -> dict[str, str]:
     """An axis -> level mapping (a row, an exclusion, a table row's ``levels``)."""
@@ -641,10 +661,8 @@ def parse_study(text: str, path: str | Path) -> Study:
         if not isinstance(levels_raw, dict) or not levels_raw:
             r.bad(apath, "an axis needs at least one level (a mapping level name -> patch)")
             continue
-        levels = tuple(
-            Level(str(axis_name), _level_name(r, lv_name, (*apath, lv_name)),
-                  r.patch(patch, (*apath, lv_name)), r.line((*apath, lv_name)))
-            for lv_name, patch in levels_raw.items())
+        levels = tuple(_level(r, str(axis_name), lv_name, patch, (*apath, lv_name))
+                       for lv_name, patch in levels_raw.items())
         names = Counter(lv.name for lv in levels)
         for dup in (n for n, k in names.items() if k > 1):
             r.bad(apath, f"duplicate level name {dup!r}")

@@ -82,7 +82,7 @@ def describe_study(study: str | Path, *, profile: str | None = None,
     axes = {a.name: [lv.name for lv in a.levels] for a in s.axes}
     baseline = {}
     for a in s.axes:
-        first = next((lv.name for lv in a.levels if not lv.patch), None)
+        first = next((lv.name for lv in a.levels if not lv.patch and not lv.base), None)
         if first is not None:
             baseline[a.name] = first
     return StudyView(path=s.path, name=s.name, description=s.description, axes=axes,

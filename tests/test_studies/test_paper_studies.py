@@ -217,8 +217,13 @@ def table_rows(study: Study) -> dict[str, dict[str, str]]:
 
 
 def job_tree(study: Study, plan: Plan, job: PlannedJob) -> dict[str, Any]:
-    """The job's resolved config before data binding, every level applied cleanly."""
+    """The job's resolved config before data binding, every level applied cleanly (from the
+    config a level names as its ``_base_``, if one does)."""
     tree = plan.base_config
+    own = [lv.base for a in study.axes if (lv := a.level(job.levels[a.name])) and lv.base]
+    if own:
+        tree, issues = apply_patch(load_base(REPO_ROOT / own[0]), plan.profile.patch)
+        assert not issues
     for axis in study.axes:
         level = axis.level(job.levels[axis.name])
         assert level is not None
