@@ -230,7 +230,13 @@ def job_tree(study: Study, plan: Plan, job: PlannedJob) -> dict[str, Any]:
         tree, issues = apply_patch(tree, level.patch)
         assert not issues, (f"{study.path.name}: level {axis.name}={level.name} does not apply "
                             f"after the levels before it in {job.name}: {issues}")
-    assert config_hash(tree) == job.config_hash
+    # The plan then applies the profile's override and its declared effective batch
+    # (``batch:``, e.g. the paper's 8 x 2); the rows' configs are compared without them.
+    full, issues = apply_patch(tree, plan.profile.override)
+    if plan.batch is not None and not issues:
+        full, issues = apply_patch(full, plan.batch.patch(full))
+    assert not issues
+    assert config_hash(full) == job.config_hash
     return tree
 
 
