@@ -853,8 +853,8 @@ def study_header(path: str | Path) -> StudyHeader | None:
     validated (cheap; a broken study still has a name to cancel by). ``None``: unreadable.
     """
     try:
-        data, _, problems = load_yaml(Path(path).read_text(), str(path))
-    except OSError:
+        data, _, problems = load_yaml(read_study_text(Path(path)), str(path))
+    except StudyError:  # unreadable, too large or not UTF-8: the full read says which
         return None
     if problems or not isinstance(data, Mapping):
         return None

@@ -3,6 +3,8 @@ quickly, with file:line (D9 value ranges, D10 bounded YAML, D12 capped problems,
 non-UTF-8, D17 unknown tags)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -116,6 +118,15 @@ def test_non_utf8_file_is_a_clear_error_naming_file_and_line(tmp_path):
     with pytest.raises(StudyError) as exc:
         load_study(path)
     assert f"{path}:4: not UTF-8 text: byte 0xfc at line 4, column 17" in str(exc.value)
+    # The command line reads the study's header first (search or ablation): the same error,
+    # no traceback.
+    for command in ("plan", "run"):
+        proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", command, str(path),
+                               "--workspace", str(tmp_path / "ws")],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "not UTF-8 text: byte 0xfc at line 4" in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize(("value", "tag"), [
