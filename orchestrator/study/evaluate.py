@@ -40,6 +40,7 @@ from .data import DataError, Dataset, _file_hash, bind, manifest, resolve_datase
 from .errors import Problem, StudyError
 from .identity import CodeFingerprint, job_id
 from .reader import EvaluateModel, Profile, Study, combinations
+from .trust import base_problem, patch_trust_issues
 
 #: The job runner of evaluation jobs (:mod:`orchestrator.job.evaluate`).
 RUNNER = "orchestrator.job.evaluate:run"
@@ -218,8 +219,17 @@ def plan_evaluation(study: Study, profile: Profile, *, workspace: Path, repo_roo
                 f"{_row_label(study, levels)} ({name}) does not exist; put the published file "
                 f"there or point {where} at its folder"))
             continue
-        targets.append((levels, _Target(entry, name, resolve_config_path(config, repo_root),
-                                        wfile)))
+        # The same trust boundary as a study's base: a config is Python and runs when read.
+        why = base_problem(config, None, repo_root)
+        config_path = resolve_config_path(config, repo_root) if why is None else Path()
+        if why is not None or (why := base_problem(config, config_path, repo_root)):
+            problems.append(study.problem((*ev_path, "models", entry.index),
+                                          f"untrusted config: {why}"))
+            continue
+        targets.append((levels, _Target(entry, name, config_path, wfile)))
+    for part, patch in (("patch", profile.patch), ("override", profile.override)):
+        problems += [study.problem(("profiles", profile.name, part, i.key), i.message)
+                     for i in patch_trust_issues(patch, repo_root)]
     if problems:
         raise StudyError(list(dict.fromkeys(problems)))
 

@@ -243,3 +243,26 @@ def test_job_refuses_a_weights_file_changed_since_the_plan(tmp_path):
     with pytest.raises(RuntimeError, match="changed since the plan"):
         run(job)
     assert not list(tmp_path.iterdir())  # nothing converted
+
+
+def test_evaluate_configs_and_patches_keep_the_trust_boundary(write_study, published, tmp_path,
+                                                              workspace, coco_toy, monkeypatch):
+    """An evaluation entry's config is Python like a study's base: one outside the
+    repository's configs is refused at plan time (never executed), and so is a profile
+    patch reaching outside the repository."""
+    monkeypatch.setenv("CM_TOY_ROOT", str(coco_toy))
+    monkeypatch.delenv("CM_ALLOW_OUTSIDE_CONFIGS", raising=False)
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').close()\n_base_ = {str(CONFIG)!r}\n")
+    text = STUDY.format(weights=published, model=MODEL).replace(
+        f"published: {MODEL}}}", f"weights: {WEIGHTS}, config: {evil}}}").replace(
+        "      test_dataloader.num_workers: 0",
+        f"      test_dataloader.num_workers: 0\n      load_from: {tmp_path / 'x.pth'}")
+    path = write_study(text)
+    with pytest.raises(StudyError) as err:
+        plan_study(load_study(path), "published", workspace=workspace, repo_root=REPO_ROOT)
+    message = str(err.value)
+    assert "profiles.published.evaluate.models.0: untrusted config" in message
+    assert "profiles.published.override.load_from" in message and "outside" in message
+    assert not marker.exists()
