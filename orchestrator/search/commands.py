@@ -84,6 +84,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     except StudyError as exc:
         _say(str(exc))
         return 2
+    from ..run.study_lock import StudyBusy, hold_study_version
+
+    try:
+        # As for an ablation run: no other version of the study runs meanwhile (the lock is
+        # dropped when this process ends, even on SIGKILL).
+        lock = hold_study_version(ws.root / "locks", sp.study.name, sp.study.path,
+                                  sp.profile.name)
+    except StudyBusy as exc:
+        _say(str(exc))
+        return 2
     _banner(sp)
     uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
     local_store = uri.startswith("sqlite:///")
@@ -131,6 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 _log_report(tracker, parent, sp, rep, summary.counts)
         finally:
             store.stop()
+            lock.release()
     counts = rep.get("counts", {})
     _say(f"{sp.study.name}: {len(sched.asked)} trial(s) asked in this run; "
          f"{counts.get('complete', 0)} complete, {counts.get('pruned', 0)} pruned, "

@@ -153,3 +153,22 @@ def test_a_fresh_queue_opened_by_many_at_once(tmp_path):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_a_search_takes_the_same_version_lock(write_study, workspace, capsys):
+    """D8 for search studies: a second version of a running search is refused before it
+    asks Optuna for any trial."""
+    from orchestrator.testing.studies import fake_search_study
+
+    text = fake_search_study("search-twice", n_trials=2, seed=0, epochs=1, step_s=0.0)
+    v1 = write_study(text, "s1.yaml")
+    v2 = write_study(text.replace("n_trials: 2", "n_trials: 3"), "s2.yaml")
+    held = hold_study_version(workspace / "locks", "search-twice", v1, "t")
+    try:
+        rc = main(["run", str(v2), "--profile", "t", "--workspace", str(workspace)])
+    finally:
+        held.release()
+    out = capsys.readouterr().out
+    assert rc == 2 and "another version" in out and str(v1) in out
+    queue_db = workspace / "queue.db"
+    assert not queue_db.exists() or SqliteQueue(queue_db).jobs() == []  # no trial asked
