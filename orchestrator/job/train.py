@@ -141,10 +141,10 @@ def job_config(job: Mapping[str, Any]) -> Any:
 
 def run(job: Mapping[str, Any]) -> dict[str, float]:
     """Train, test and measure one resolved mmengine config; returns the final metrics."""
-    # The only checkpoints resumed here are the ones this job wrote into its own work dir.
-    from centermask_mm.utils import allow_full_checkpoint_load, build_runner
+    # Checkpoints (its own, resumed, and any load_from/Pretrained file) load with torch's
+    # weights_only check on: importing centermask_mm allow-lists what mmengine pickles.
+    from centermask_mm.utils import build_runner
 
-    allow_full_checkpoint_load()
     from . import distributed
     from .cores_gate_hook import CoresGateHook
 
