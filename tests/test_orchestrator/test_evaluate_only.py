@@ -135,7 +135,9 @@ def test_conversion_is_cached_by_file_hash(tmp_path):
     cache = tmp_path / "converted"
     # Two jobs (processes) converting the same file at once: each writes its own temporary
     # file and renames it; both get the complete file and no temporary file is left.
-    with multiprocessing.get_context("fork").Pool(2) as pool:
+    # Spawned, not forked: a fork of this process (torch's thread pools, a Ray client left
+    # by an earlier test) can deadlock in the child.
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.starmap(converted_checkpoint, [(FIXTURE, sha, cache, CONFIG)] * 2)
     assert [p for p, _ in results] == [cache / f"{sha[:16]}.pth"] * 2
     assert sorted(p.name for p in cache.iterdir()) == [f"{sha[:16]}.pth"]
