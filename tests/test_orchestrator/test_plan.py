@@ -191,14 +191,20 @@ def test_bind_points_a_coco_config_at_the_toy_set(tmp_path):
     assert out["val_evaluator"]["ann_file"] == (
         f"{tmp_path}/coco/annotations/instances_val2017.json")
     assert out["model"] == coco_like["model"]
-    # The manifest hashes the annotation files (and needs them to exist).
+    # The manifest hashes the annotation files (which must exist and be valid COCO files).
     ann = tmp_path / "coco" / "annotations"
     ann.mkdir(parents=True)
+
+    def write_ann(split: str, note: str) -> None:
+        (ann / f"instances_{split}2017.json").write_text(json.dumps({
+            "info": {"note": note}, "images": [], "annotations": [],
+            "categories": [{"id": 1, "name": "a"}]}))
+
     for split in ("train", "val"):
-        (ann / f"instances_{split}2017.json").write_text(json.dumps({"split": split}))
+        write_ann(split, split)
     m = manifest(out, coco, tmp_path / "cache.json")
     assert m["dataset"] == "coco" and set(m["annotations"]) == {"train", "val"}
-    (ann / "instances_val2017.json").write_text("{}")
+    write_ann("val", "edited")
     assert manifest(out, coco, tmp_path / "cache.json")["annotations"]["val"] != (
         m["annotations"]["val"])
 
