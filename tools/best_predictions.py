@@ -146,13 +146,12 @@ def draw_predictions(config: Path, ckpt: Path, count: int, score_thr: float, dev
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(REPO))
-    from analysis.report import resolve_study_path, study_table
+    from analysis.report import study_table
     from analysis.runs import check_store, default_tracking_uri, workspace_dir
 
     workspace = workspace_dir(args.workspace)
     uri = check_store(args.tracking_uri or default_tracking_uri(args.workspace))
-    table, _ = study_table(resolve_study_path(args.study), tracking_uri=uri,
-                           profile=args.profile)
+    table, _ = study_table(args.study, tracking_uri=uri, profile=args.profile)
     name, ap, seed, folder = best_job(table, workspace)
     config, ckpt = job_checkpoint(folder)
     target = Path(args.out) if args.out else \

@@ -469,3 +469,38 @@ def test_readme_single_run_commands_as_written(tmp_path: Path) -> None:
     drawn = list((work / "test").glob("*/vis/*.png"))
     assert len(drawn) == 50, len(drawn)
     assert "pkg_resources" not in out
+
+
+def test_best_predictions_main_wiring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """``make run``'s last step: main() finds the study's table through analysis's public
+    API, picks the best job and names the picture and the next commands (the drawing and
+    the MLflow store are stood in for; test_best_predictions_picture draws for real)."""
+    from types import SimpleNamespace as NS
+
+    import analysis.report
+    import analysis.runs
+
+    tool = _load_tool("best_predictions")
+    ws = tmp_path / "ws"
+    (ws / "jobs" / "b0").mkdir(parents=True)
+    (ws / "jobs" / "b0" / "job.json").write_text(json.dumps({"config": "config.py"}))
+    seen: dict[str, object] = {}
+
+    def study_table(study, *, tracking_uri=None, profile=None, **_):
+        seen.update(study=study, uri=tracking_uri, profile=profile)
+        runs = [NS(seed=0, job_hash="b0", run_id="r0")]
+        return NS(study="smoke", columns=[NS(name="segm_mAP")], rows=[
+            NS(name="B", cells={"segm_mAP": NS(mean=14.5, values={0: 14.5}, runs=runs)})]), None
+
+    monkeypatch.setattr(analysis.report, "study_table", study_table)
+    monkeypatch.setattr(analysis.runs, "check_store", lambda uri: uri)
+    monkeypatch.setattr(tool, "job_checkpoint", lambda folder: (folder / "config.py",
+                                                                folder / "epoch_1.pth"))
+    monkeypatch.setattr(tool, "draw_predictions",
+                        lambda *a, **k: ([tmp_path / "val" / "0.png"], 3))
+    assert tool.main(["studies/smoke.yaml", "--workspace", str(ws)]) == 0
+    out = capsys.readouterr().out
+    assert seen["study"] == "studies/smoke.yaml"
+    assert f"{ws / 'figures' / 'smoke-predictions.png'}" in out and "3 instance(s)" in out
+    assert f"orchestrator table studies/smoke.yaml --workspace {ws}" in out
