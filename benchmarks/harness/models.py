@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .config_names import package_config_path
+
 #: Final classifiers whose bias decides which candidates survive the score threshold, in
 #: the order they are looked for: (dotted path, activation). Softmax heads keep the
 #: background as their last output (mmdet convention).
@@ -57,19 +59,7 @@ def resolve_config(name: str | Path) -> Path:
     """
     name = str(name)
     if "::" in name:
-        from mmengine.config import Config
-
-        package, rel = name.split("::", 1)
-        try:
-            # mmengine's own lookup, as for a `_base_`: the package's mim metafiles, else
-            # its .mim/configs folder.
-            path, _ = Config._get_cfg_path(name, "")
-        except (AssertionError, ImportError, ValueError) as exc:
-            raise BenchConfigError(f"config {name!r}: package {package!r} is not an "
-                                   f"installed OpenMMLab package ({exc})") from exc
-        except FileNotFoundError as exc:
-            raise BenchConfigError(f"config {name!r}: no {rel} in {package}'s configs") from exc
-        return Path(path)
+        return package_config_path(name, BenchConfigError)
     path = Path(name)
     if not path.is_file():
         raise BenchConfigError(f"config {name!r}: no such file")

@@ -66,19 +66,9 @@ def patch_key_path(raw_key: str) -> str:
 def resolve_config_path(name: str, repo_root: Path) -> Path:
     """A config path as written in a study: repo-relative, absolute, or ``mmdet::x.py``."""
     if "::" in name:
-        from mmengine.config import Config
+        from benchmarks.harness.config_names import package_config_path
 
-        package, rel = name.split("::", 1)
-        try:
-            # mmengine's own lookup, as for a `_base_`: the package's mim metafiles, else
-            # its .mim/configs folder.
-            path, _ = Config._get_cfg_path(name, "")
-        except (AssertionError, ImportError, ValueError) as exc:
-            raise ConfigLoadError(f"package {package!r} of {name!r} is not an installed "
-                                  f"OpenMMLab package ({exc})") from exc
-        except FileNotFoundError as exc:
-            raise ConfigLoadError(f"{name!r}: no {rel} in {package}'s configs") from exc
-        return Path(path)
+        return package_config_path(name, ConfigLoadError)
     path = Path(name)
     return path if path.is_absolute() else repo_root / path
 

@@ -283,6 +283,24 @@ def test_bad_input_is_named() -> None:
     assert entries[0]["error"].startswith("BenchConfigError") and "nope.py" in entries[0]["error"]
 
 
+def test_package_config_names_resolve_once_for_harness_and_planner(tmp_path: Path) -> None:
+    """``pkg::path`` lookup is one function; each caller gets its own error type."""
+    from benchmarks.harness.config_names import package_config_path
+    from benchmarks.harness.models import resolve_config
+    from orchestrator.study.configs import ConfigLoadError, resolve_config_path
+
+    name = "mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py"
+    path = package_config_path(name)
+    assert path.is_file() and path.name == "mask-rcnn_r50_fpn_1x_coco.py"
+    assert resolve_config(name) == resolve_config_path(name, tmp_path) == path
+    for error, resolve in ((BenchConfigError, resolve_config),
+                           (ConfigLoadError, lambda n: resolve_config_path(n, tmp_path))):
+        with pytest.raises(error, match=r"config 'mmdet::x/nope.py': no x/nope.py in mmdet"):
+            resolve("mmdet::x/nope.py")
+        with pytest.raises(error, match=r"package 'nopkg' is not an installed OpenMMLab"):
+            resolve("nopkg::a.py")
+
+
 class _FakeClient:
     def __init__(self) -> None:
         self.metrics: dict[str, float] = {}
