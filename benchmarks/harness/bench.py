@@ -103,6 +103,17 @@ def _error(exc: BaseException) -> dict[str, Any]:
     return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
 
 
+def _latency(model: torch.nn.Module, shape: tuple[int, int], settings: BenchSettings,
+             keep_predictions: bool) -> tuple[dict[str, Any], Any]:
+    """:func:`measure_latency` of ``model`` at ``shape`` under the run's ``settings``: the
+    JSON-ready result and, apart, the last run's predictions (None unless kept)."""
+    lat = measure_latency(model, shape, settings.runs, warmup=settings.warmup,
+                          stage_runs=settings.stage_runs, fixed_count=settings.fixed_count,
+                          ori_shape=settings.ori_shape, seed=settings.seed,
+                          keep_predictions=keep_predictions)
+    return lat, lat.pop("predictions", None)
+
+
 def benchmark_model(spec: ModelSpec, settings: BenchSettings,
                     log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Measure one model; returns its entry and, with speed switches, an optimised entry.
@@ -123,11 +134,7 @@ def benchmark_model(spec: ModelSpec, settings: BenchSettings,
         want_opts = any(settings.options.values())
         log(f"[bench] {spec.label}: latency at {shape[0]}x{shape[1]}, "
             f"{settings.warmup} warm-up + {settings.runs} runs")
-        lat = measure_latency(model, shape, settings.runs, warmup=settings.warmup,
-                              stage_runs=settings.stage_runs, fixed_count=settings.fixed_count,
-                              ori_shape=settings.ori_shape, seed=settings.seed,
-                              keep_predictions=want_opts)
-        ref_preds = lat.pop("predictions", None)
+        lat, ref_preds = _latency(model, shape, settings, keep_predictions=want_opts)
         entry.update(lat)
         if want_opts:
             requested = [k for k in OPTION_NAMES if settings.options.get(k)]
@@ -174,11 +181,7 @@ def _optimised(model: torch.nn.Module, spec: ModelSpec, settings: BenchSettings,
         entry["error"] = "no requested option could be applied"
         return entry
     try:
-        lat = measure_latency(model, shape, settings.runs, warmup=settings.warmup,
-                              stage_runs=settings.stage_runs, fixed_count=settings.fixed_count,
-                              ori_shape=settings.ori_shape, seed=settings.seed,
-                              keep_predictions=True)
-        preds = lat.pop("predictions", None)
+        lat, preds = _latency(model, shape, settings, keep_predictions=True)
         entry.update(lat)
         entry["speedup_vs_reference"] = round(
             ref["latency_ms"]["median"] / lat["latency_ms"]["median"], 4)

@@ -28,6 +28,15 @@ DESCRIPTION = (
     "memory of one or more configs, all in this process, with random weights and "
     "synthetic inputs. Prints tables; --out writes the JSON record.")
 
+#: The speed switches, ``--fuse-conv-bn`` etc. (``BenchSettings.options`` keys, the names of
+#: :data:`.options.OPTION_NAMES`, which imports torch), and what each measures in addition.
+SWITCHES: dict[str, str] = {
+    "fuse_conv_bn": "conv+BN fused in backbone and neck",
+    "channels_last": "backbone and neck in channels-last",
+    "bf16": "backbone and neck under bf16 autocast",
+    "compile": "torch.compile of backbone and neck",
+}
+
 
 def _positive(text: str) -> int:
     value = int(text)
@@ -70,14 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fixed-count", action="store_true",
                    help="do not force the test-time top-k detections (random weights then "
                         "give an arbitrary count)")
-    p.add_argument("--fuse-conv-bn", action="store_true",
-                   help="also measure with conv+BN fused in backbone and neck")
-    p.add_argument("--channels-last", action="store_true",
-                   help="also measure with backbone and neck in channels-last")
-    p.add_argument("--bf16", action="store_true",
-                   help="also measure with backbone and neck under bf16 autocast")
-    p.add_argument("--compile", action="store_true",
-                   help="also measure with torch.compile of backbone and neck")
+    for name, what in SWITCHES.items():
+        p.add_argument("--" + name.replace("_", "-"), action="store_true",
+                       help=f"also measure with {what}")
     p.add_argument("--each-option", action="store_true",
                    help="measure every requested switch on its own instead of all together")
     p.add_argument("--no-interleave", action="store_true",
@@ -145,8 +149,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         fixed_count=not args.no_fixed_count, train_steps=args.train_steps,
         train_batch=args.train_batch,
         train_shape=tuple(args.train_shape) if args.train_shape else None,
-        options={"fuse_conv_bn": args.fuse_conv_bn, "channels_last": args.channels_last,
-                 "bf16": args.bf16, "compile": args.compile},
+        options={name: getattr(args, name) for name in SWITCHES},
         each_option=args.each_option, seed=args.seed, interleave=not args.no_interleave)
 
     def log(msg: str) -> None:

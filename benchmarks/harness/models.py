@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .config_names import package_config_path
+from .stages import attribute_at
 
 #: Final classifiers whose bias decides which candidates survive the score threshold, in
 #: the order they are looked for: (dotted path, activation). Softmax heads keep the
@@ -133,15 +134,6 @@ def build_model(config: str | Path | Any, device: str = "cpu") -> nn.Module:
     return model.to(device).eval()
 
 
-def _get(module: nn.Module, dotted: str) -> Any:
-    obj: Any = module
-    for part in dotted.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    return obj
-
-
 def detection_top_k(model: nn.Module) -> int | None:
     """The test-time top-k of a detector: ``max_per_img`` of its last detection stage.
 
@@ -162,7 +154,7 @@ def detection_top_k(model: nn.Module) -> int | None:
 def find_classifier(model: nn.Module) -> tuple[str, str, nn.Module] | None:
     """The final classifier that :func:`fixed_detections` biases: (path, activation, layer)."""
     for path, kind in CLASSIFIERS:
-        layer = _get(model, path)
+        layer = attribute_at(model, path)
         if isinstance(layer, nn.Conv2d | nn.Linear) and layer.bias is not None:
             return path, kind, layer
     return None
@@ -206,7 +198,7 @@ def num_classes(model: nn.Module) -> int:
     """Number of object classes of a detector (for synthetic training labels)."""
     for path in ("bbox_head.num_classes", "roi_head.bbox_head.num_classes",
                  "roi_head.mask_head.num_classes"):
-        value = _get(model, path)
+        value = attribute_at(model, path)
         if isinstance(value, int):
             return value
     raise BenchConfigError(f"{type(model).__name__}: cannot tell its number of classes")

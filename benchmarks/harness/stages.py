@@ -65,8 +65,8 @@ STAGE_GROUPS: dict[str, str] = {name: group for name, _p, _m, group in STAGES}
 STAGE_GROUPS["other"] = "other"
 
 
-def _module_at(model: nn.Module, dotted: str) -> Any:
-    obj: Any = model
+def attribute_at(obj: Any, dotted: str) -> Any:
+    """``obj.a.b.c`` for ``dotted = 'a.b.c'``, or None where a part is missing or None."""
     for part in dotted.split("."):
         obj = getattr(obj, part, None)
         if obj is None:
@@ -130,7 +130,7 @@ class StageTimer:
 
     def __enter__(self) -> StageTimer:
         for name, path, method, _group in STAGES:
-            module = _module_at(self.model, path)
+            module = attribute_at(self.model, path)
             if module is None or not callable(getattr(module, method, None)):
                 continue
             had_own = method in vars(module)

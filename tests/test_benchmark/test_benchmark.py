@@ -336,6 +336,12 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["bench", "x.py", "--shape", "64", "96", "--compile"])
     assert args.func.__name__ == "cmd_bench" and args.shape == [64, 96] and args.compile
+    from benchmarks.harness.cli import SWITCHES
+    from benchmarks.harness.options import OPTION_NAMES
+
+    assert tuple(SWITCHES) == OPTION_NAMES  # one flag per switch, named after it
+    args = parser.parse_args(["bench", "x.py", "--fuse-conv-bn", "--channels-last", "--bf16"])
+    assert [n for n in SWITCHES if getattr(args, n)] == ["fuse_conv_bn", "channels_last", "bf16"]
     out = tmp_path / "b.json"
     code = cli_main([f"cm={TINY_CM}", "--device", "cpu", "--shape", "128", "128", "--runs", "1",
                      "--warmup", "0", "--stage-runs", "0", "--train-steps", "0", "--quiet",
