@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,17 @@ def _innermost(ds: Mapping[str, Any]) -> Mapping[str, Any]:
     return ds
 
 
+def _dataloaders(tree: Mapping[str, Any]
+                 ) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
+    """``(split, dataloader, innermost dataset)`` of each train/val/test dataloader of
+    ``tree`` that has a dataset dict (read lazily: a caller may replace the dataloader of
+    the split it was just given)."""
+    for split in _SPLITS:
+        dl = tree.get(f"{split}_dataloader")
+        if isinstance(dl, Mapping) and isinstance(dl.get("dataset"), Mapping):
+            yield split, dl, _innermost(dl["dataset"])
+
+
 def _set_innermost(ds: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     if "data_root" not in ds and isinstance(ds.get("dataset"), Mapping):
         return {**ds, "dataset": _set_innermost(ds["dataset"], new)}
@@ -167,11 +178,8 @@ def bind(tree: Tree, data: Dataset) -> Tree:
     out = dict(tree)
     old_roots: list[str] = []
     swap = False
-    for split in _SPLITS:
-        dl = out.get(f"{split}_dataloader")
-        if not isinstance(dl, Mapping) or not isinstance(dl.get("dataset"), Mapping):
-            continue
-        ds = dict(_innermost(dl["dataset"]))
+    for split, dl, inner in _dataloaders(out):
+        ds = dict(inner)
         old_roots.append(str(ds.get("data_root") or ""))
         classes = (ds.get("metainfo") or {}).get("classes")
         if data.classes is not None and tuple(classes or ()) != data.classes:
@@ -220,36 +228,22 @@ def _file_hash(path: Path, cache: dict[str, Any]) -> str:
     return cache[key]
 
 
+def _under_root(ds: Mapping[str, Any], name: str) -> Path:
+    """``name`` if absolute, else under the dataset's ``data_root``."""
+    path = Path(name)
+    return path if path.is_absolute() else Path(str(ds.get("data_root") or "")) / name
+
+
 def annotation_files(tree: Tree) -> dict[str, Path]:
     """split -> annotation file of the bound config (absolute paths)."""
-    out: dict[str, Path] = {}
-    for split in _SPLITS:
-        dl = tree.get(f"{split}_dataloader")
-        if not isinstance(dl, Mapping) or not isinstance(dl.get("dataset"), Mapping):
-            continue
-        ds = _innermost(dl["dataset"])
-        ann = ds.get("ann_file")
-        if isinstance(ann, str) and ann:
-            path = Path(ann)
-            if not path.is_absolute():
-                path = Path(str(ds.get("data_root") or "")) / ann
-            out[split] = path
-    return out
+    return {split: _under_root(ds, ds["ann_file"]) for split, _, ds in _dataloaders(tree)
+            if isinstance(ds.get("ann_file"), str) and ds["ann_file"]}
 
 
 def image_dirs(tree: Tree) -> dict[str, Path]:
     """split -> image folder of the bound config (``data_root`` + ``data_prefix.img``)."""
-    out: dict[str, Path] = {}
-    for split in _SPLITS:
-        dl = tree.get(f"{split}_dataloader")
-        if not isinstance(dl, Mapping) or not isinstance(dl.get("dataset"), Mapping):
-            continue
-        ds = _innermost(dl["dataset"])
-        img = (ds.get("data_prefix") or {}).get("img")
-        if isinstance(img, str):
-            path = Path(img)
-            out[split] = path if path.is_absolute() else Path(str(ds.get("data_root") or "")) / img
-    return out
+    return {split: _under_root(ds, img) for split, _, ds in _dataloaders(tree)
+            if isinstance(img := (ds.get("data_prefix") or {}).get("img"), str)}
 
 
 def _coco_validation() -> Any:

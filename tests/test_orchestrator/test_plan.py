@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.study.configs import apply_patch, config_hash
-from orchestrator.study.data import Dataset, bind, manifest
+from orchestrator.study.data import Dataset, annotation_files, bind, image_dirs, manifest
 from orchestrator.study.identity import CodeFingerprint, config_types, job_id
 from orchestrator.study.plan import expected_job_hashes, plan_study
 from orchestrator.study.reader import load_study
@@ -207,6 +207,23 @@ def test_bind_points_a_coco_config_at_the_toy_set(tmp_path):
     write_ann("val", "edited")
     assert manifest(out, coco, tmp_path / "cache.json")["annotations"]["val"] != (
         m["annotations"]["val"])
+
+
+def test_annotation_files_and_image_dirs_of_a_bound_config():
+    # Relative names are under the innermost dataset's data_root (through a wrapper);
+    # absolute names stay; a split without a dataset dict or an annotation file has none.
+    tree = {
+        "train_dataloader": {"dataset": {"type": "RepeatDataset", "times": 2, "dataset": {
+            "data_root": "/d/", "ann_file": "a/train.json", "data_prefix": {"img": "tr/"}}}},
+        "val_dataloader": {"dataset": {"data_root": "/d/", "ann_file": "/abs/val.json",
+                                       "data_prefix": {"img": "/abs/img/"}}},
+        "test_dataloader": {"dataset": {"data_root": "/d/", "ann_file": ""}},
+        "other_dataloader": {"dataset": {"data_root": "/x/", "ann_file": "x.json"}},
+    }
+    assert annotation_files(tree) == {"train": Path("/d/a/train.json"),
+                                      "val": Path("/abs/val.json")}
+    assert image_dirs(tree) == {"train": Path("/d/tr"), "val": Path("/abs/img")}
+    assert annotation_files({"train_dataloader": {"dataset": "not a dict"}}) == {}
 
 
 def test_data_auto_falls_back_to_toy_loudly(tmp_path, repo_root, monkeypatch):
