@@ -31,6 +31,30 @@ from torch.nn.modules.batchnorm import _BatchNorm
 ATTENTION_TYPES = (None, 'se', 'ese')
 SE_REDUCTION = 4  # paper Table 4: the SE rows add 2 * sum(C^2) / 4 parameters
 
+#: Columns of :data:`ARCH_TABLE`. ``stem_channels``: the three stem convs;
+#: ``stage_mid_channels``: width of the 3x3 layers of stage2..stage5;
+#: ``stage_out_channels``: their width after the 1x1 aggregation; ``layers_per_block``:
+#: 3x3 layers per OSA module; ``blocks_per_stage``: OSA modules per stage.
+ARCH_FIELDS = ('stem_channels', 'stage_mid_channels', 'stage_out_channels',
+               'layers_per_block', 'blocks_per_stage', 'depthwise')
+# The channel sets the archs share: the stem (the depthwise archs end it at 64), and the
+# per-stage widths of the full and the slim variants.
+STEM, STEM_DW = (64, 64, 128), (64, 64, 64)
+MID, OUT = (128, 160, 192, 224), (256, 512, 768, 1024)
+SLIM_MID, SLIM_OUT = (64, 80, 96, 112), (112, 256, 384, 512)
+#: The VoVNet architectures (spec §1.1), one row per arch in :data:`ARCH_FIELDS` order
+#: (L: ``layers_per_block``).
+ARCH_TABLE: dict[str, tuple] = {
+    #                stem     mid       out       L  blocks/stage  depthwise
+    'V-19-slim-dw': (STEM_DW, SLIM_MID, SLIM_OUT, 3, (1, 1, 1, 1), True),
+    'V-19-dw':      (STEM_DW, MID,      OUT,      3, (1, 1, 1, 1), True),
+    'V-19-slim':    (STEM,    SLIM_MID, SLIM_OUT, 3, (1, 1, 1, 1), False),
+    'V-19':         (STEM,    MID,      OUT,      3, (1, 1, 1, 1), False),
+    'V-39':         (STEM,    MID,      OUT,      5, (1, 1, 2, 2), False),
+    'V-57':         (STEM,    MID,      OUT,      5, (1, 1, 4, 3), False),
+    'V-99':         (STEM,    MID,      OUT,      5, (1, 3, 9, 3), False),
+}
+
 
 class EffectiveSELayer(BaseModule):
     """Effective Squeeze-Excitation (eSE, paper Eqs. 6-7).
@@ -235,60 +259,10 @@ class VoVNet(BaseModule):
         shape (N, stage_out_channels[i], ceil(H / 2 ** (i + 2)), ceil(W / 2 ** (i + 2))).
     """
 
-    #: Architecture table (spec §1.1). ``stem_channels``: the three stem convs;
-    #: ``stage_mid_channels``: width of the 3x3 layers; ``stage_out_channels``: width
-    #: after the 1x1 aggregation; ``blocks_per_stage``: OSA modules per stage.
+    #: Architecture settings, one dict of :data:`ARCH_FIELDS` per row of
+    #: :data:`ARCH_TABLE` (spec §1.1).
     arch_settings: dict[str, dict] = {
-        'V-19-slim-dw': dict(
-            stem_channels=(64, 64, 64),
-            stage_mid_channels=(64, 80, 96, 112),
-            stage_out_channels=(112, 256, 384, 512),
-            layers_per_block=3,
-            blocks_per_stage=(1, 1, 1, 1),
-            depthwise=True),
-        'V-19-dw': dict(
-            stem_channels=(64, 64, 64),
-            stage_mid_channels=(128, 160, 192, 224),
-            stage_out_channels=(256, 512, 768, 1024),
-            layers_per_block=3,
-            blocks_per_stage=(1, 1, 1, 1),
-            depthwise=True),
-        'V-19-slim': dict(
-            stem_channels=(64, 64, 128),
-            stage_mid_channels=(64, 80, 96, 112),
-            stage_out_channels=(112, 256, 384, 512),
-            layers_per_block=3,
-            blocks_per_stage=(1, 1, 1, 1),
-            depthwise=False),
-        'V-19': dict(
-            stem_channels=(64, 64, 128),
-            stage_mid_channels=(128, 160, 192, 224),
-            stage_out_channels=(256, 512, 768, 1024),
-            layers_per_block=3,
-            blocks_per_stage=(1, 1, 1, 1),
-            depthwise=False),
-        'V-39': dict(
-            stem_channels=(64, 64, 128),
-            stage_mid_channels=(128, 160, 192, 224),
-            stage_out_channels=(256, 512, 768, 1024),
-            layers_per_block=5,
-            blocks_per_stage=(1, 1, 2, 2),
-            depthwise=False),
-        'V-57': dict(
-            stem_channels=(64, 64, 128),
-            stage_mid_channels=(128, 160, 192, 224),
-            stage_out_channels=(256, 512, 768, 1024),
-            layers_per_block=5,
-            blocks_per_stage=(1, 1, 4, 3),
-            depthwise=False),
-        'V-99': dict(
-            stem_channels=(64, 64, 128),
-            stage_mid_channels=(128, 160, 192, 224),
-            stage_out_channels=(256, 512, 768, 1024),
-            layers_per_block=5,
-            blocks_per_stage=(1, 3, 9, 3),
-            depthwise=False),
-    }
+        arch: dict(zip(ARCH_FIELDS, row, strict=True)) for arch, row in ARCH_TABLE.items()}
     num_stages = 4
     #: Output stride of stage2..stage5.
     stage_strides = (4, 8, 16, 32)
