@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -69,20 +69,22 @@ def _value(text: str, option: str, problems: list[Problem]) -> Any:
         return None
 
 
-def _assignment(text: str, flag: str, problems: list[Problem]) -> tuple[str, str] | None:
-    """``KEY=VALUE`` -> (key, value text), or a problem."""
-    option = f"{flag} {text}"
-    key, eq, value = text.partition("=")
-    key = key.strip()
-    if not eq or not key:
-        problems.append(_problem(option, f"expected KEY=VALUE{',...' * (flag == '--sweep')} "
-                                         "(e.g. optim_wrapper.optimizer.lr=0.01)"))
-        return None
-    if not patch_key_path(key) or any(not p for p in patch_key_path(key).split(".")):
-        problems.append(_problem(option, f"patch keys are dotted config keys like "
-                                         f"'model.backbone.depth', got {key!r}"))
-        return None
-    return key, value.strip()
+def _assignments(texts: Sequence[str], flag: str, problems: list[Problem]
+                 ) -> Iterator[tuple[str, str, str]]:
+    """``(key, value text, option)`` of each well-formed ``KEY=VALUE`` of ``flag``; a
+    malformed one is added to ``problems`` and skipped."""
+    for text in texts:
+        option = f"{flag} {text}"
+        key, eq, value = text.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            problems.append(_problem(option, f"expected KEY=VALUE{',...' * (flag == '--sweep')}"
+                                             " (e.g. optim_wrapper.optimizer.lr=0.01)"))
+        elif not patch_key_path(key) or any(not p for p in patch_key_path(key).split(".")):
+            problems.append(_problem(option, f"patch keys are dotted config keys like "
+                                             f"'model.backbone.depth', got {key!r}"))
+        else:
+            yield key, value.strip(), option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,24 +124,14 @@ def parse_overrides(sets: Sequence[str] = (), sweeps: Sequence[str] = ()) -> Ove
     """
     problems: list[Problem] = []
     parsed_sets: dict[str, tuple[Any, str]] = {}
-    for text in sets:
-        got = _assignment(text, "--set", problems)
-        if got is None:
-            continue
-        key, raw = got
-        option = f"--set {text}"
+    for key, raw, option in _assignments(sets, "--set", problems):
         if key in parsed_sets:
             problems.append(_problem(option, f"{key} is already set by "
                                              f"{parsed_sets[key][1]!r}"))
             continue
         parsed_sets[key] = (_value(raw, option, problems), option)
     parsed_sweeps: dict[str, tuple[tuple[tuple[str, Any], ...], str]] = {}
-    for text in sweeps:
-        got = _assignment(text, "--sweep", problems)
-        if got is None:
-            continue
-        key, raw = got
-        option = f"--sweep {text}"
+    for key, raw, option in _assignments(sweeps, "--sweep", problems):
         if key in parsed_sets or key in parsed_sweeps:
             problems.append(_problem(option, f"{key} is also given by another --set or "
                                              "--sweep"))
