@@ -11,9 +11,17 @@ import pytest
 from orchestrator.testing.studies import FAKE_CONFIG, SEARCH_FAKE_CONFIG, fake_search_study
 from orchestrator.workspace import REPO_ROOT
 
-__all__ = ["FAKE_CONFIG", "FIXTURES", "SEARCH_FAKE_CONFIG", "fake_search_study"]
+__all__ = ["FAKE_CONFIG", "FIXTURES", "SEARCH_FAKE_CONFIG", "fake_search_study", "lr_study"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def lr_study(name: str) -> str:
+    """The head of a fake-job study ``name`` (no data) up to its first axis, ``lr``: levels
+    ``high`` (the fake config's lr, ``{}``) and ``low`` (0.001). Block style, one key a line,
+    so a test appends axes/seeds/profiles and edits it by text; its lines are 1-7."""
+    return (f"name: {name}\nbase: {FAKE_CONFIG}\ndata: none\naxes:\n  lr:\n    high: {{}}\n"
+            "    low: {optim_wrapper.optimizer.lr: 0.001}\n")
 
 
 @pytest.fixture

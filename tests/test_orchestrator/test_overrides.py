@@ -11,21 +11,14 @@ from orchestrator.study.errors import StudyError
 from orchestrator.study.overrides import apply_overrides, parse_overrides
 from orchestrator.study.plan import plan_study
 from orchestrator.study.reader import load_study
-from orchestrator.testing.studies import FAKE_CONFIG
 from orchestrator.workspace import REPO_ROOT
 
-STUDY = f"""
-name: ov
-base: {FAKE_CONFIG}
-data: none
-axes:
-  lr:
-    high: {{}}
-    low: {{optim_wrapper.optimizer.lr: 0.001}}
-seeds: [0, 1]
+from .conftest import lr_study
+
+STUDY = lr_study("ov") + """seeds: [0, 1]
 profiles:
   t:
-    patch: {{job_runner.step_s: 0.01}}
+    patch: {job_runner.step_s: 0.01}
 """
 
 

@@ -7,19 +7,11 @@ from orchestrator.study.errors import StudyError
 from orchestrator.study.plan import plan_study
 from orchestrator.study.reader import combinations, load_study, parse_study
 
-from .conftest import FAKE_CONFIG
+from .conftest import FAKE_CONFIG, lr_study
 
-GOOD = f"""
-name: s
-base: {FAKE_CONFIG}
-data: none
-axes:
-  lr:
-    high: {{}}
-    low: {{optim_wrapper.optimizer.lr: 0.001}}
-  momentum:
-    m9: {{}}
-    m5: {{optim_wrapper.optimizer.momentum: 0.5}}
+GOOD = lr_study("s") + """  momentum:
+    m9: {}
+    m5: {optim_wrapper.optimizer.momentum: 0.5}
 seeds: [0, 1]
 """
 
