@@ -12,15 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..study.configs import (
-    Tree,
-    apply_patch,
-    canonical,
-    config_hash,
-    diff,
-    get_path,
-    patch_key_path,
-)
+from ..study import configs
 from ..study.errors import Problem, StudyError
 from ..study.plan import Plan, PlannedJob, build_model, plan_study
 from ..study.reader import Profile, Study
@@ -62,7 +54,7 @@ class TrialJob(PlannedJob):
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _with_hook(tree: Tree, metric: str) -> Tree:
+def _with_hook(tree: configs.Tree, metric: str) -> configs.Tree:
     """``tree`` with the pruning hook (and the import that registers it)."""
     imports = dict(tree.get("custom_imports") or {"allow_failed_imports": False})
     names = imports.get("imports") or []
@@ -73,7 +65,7 @@ def _with_hook(tree: Tree, metric: str) -> Tree:
             "custom_hooks": [*hooks, {"type": HOOK_TYPE, "metric": metric}]}
 
 
-def without_hook(tree: Tree) -> Tree:
+def without_hook(tree: configs.Tree) -> configs.Tree:
     """A trial config as a plain training config (no pruning hook, no search import)."""
     out = dict(tree)
     hooks = [h for h in out.get("custom_hooks") or [] if h.get("type") != HOOK_TYPE]
@@ -119,17 +111,17 @@ class SearchPlan:
         """Where the report and the best config go."""
         return self.workspace / "searches" / self.study.name / self.profile.name
 
-    def config_for(self, params: Mapping[str, Any]) -> tuple[Tree, list[str]]:
+    def config_for(self, params: Mapping[str, Any]) -> tuple[configs.Tree, list[str]]:
         """The resolved (unbound) trial config for ``params`` and the keys they set."""
         patch: dict[str, Any] = {}
         for p in self.spec.params:
             patch.update(p.patch(params[p.name]))
-        tree, issues = apply_patch(self.base.base_config, patch)
+        tree, issues = configs.apply_patch(self.base.base_config, patch)
         if issues:  # validated at planning time; only a changed config gets here
             raise StudyError([self.study.problem(("search", "space"), i.message)
                               for i in issues])
-        tree, _ = apply_patch(tree, self.profile.override)
-        return tree, [patch_key_path(k) for k in patch]
+        tree, _ = configs.apply_patch(tree, self.profile.override)
+        return tree, [configs.patch_key_path(k) for k in patch]
 
     def trial_job(self, number: int, params: Mapping[str, Any]) -> TrialJob:
         """The job of trial ``number`` (its id is unique to the trial)."""
@@ -138,7 +130,7 @@ class SearchPlan:
 
         tree, touched = self.config_for(params)
         tree = _with_hook(tree, self.spec.metric)
-        chash = config_hash(tree)
+        chash = configs.config_hash(tree)
         data = self.base.dataset
         bound = bind(tree, data)
         mani = manifest(bound, data, self.workspace / "cache" / "files.json")
@@ -147,14 +139,15 @@ class SearchPlan:
         identity = f"{job_id(chash, self.seed, mani, code)}:{self.optuna_name}:{number}"
         jid = hashlib.sha256(identity.encode()).hexdigest()[:ID_LENGTH]
         final = {**bound, "randomness": {**(bound.get("randomness") or {}), "seed": self.seed}}
-        base_after, _ = apply_patch(self.base.base_config, self.profile.override)
+        base_after, _ = configs.apply_patch(self.base.base_config, self.profile.override)
         shown = ", ".join(f"{k}={_fmt(params[k])}" for k in (p.name for p in self.spec.params))
         return TrialJob(job_id=jid, name=f"trial {number}: {shown}", levels={}, seed=self.seed,
-                        config=final, config_hash=chash, diff=diff(base_after, tree, touched),
+                        config=final, config_hash=chash,
+                        diff=configs.diff(base_after, tree, touched),
                         family=self.base.jobs[0].family, code=code, number=number,
                         params=dict(params))
 
-    def best_config(self, params: Mapping[str, Any]) -> Tree:
+    def best_config(self, params: Mapping[str, Any]) -> configs.Tree:
         """The ready-to-use config of ``params``: bound to the data set, seeded, no hook."""
         from ..study.data import bind
 
@@ -192,26 +185,26 @@ def plan_search(study: Study, profile_name: str | None, *, workspace: Path, repo
 
     # Config keys: they exist (or are added with '+'), take the parameter's values, and
     # are not overwritten by the profile's override.
-    override = {patch_key_path(k) for k in profile.override}
+    override = {configs.patch_key_path(k) for k in profile.override}
     tree0 = base.base_config
     for p in spec.params:
         for i, key in enumerate(p.keys):
             where = _key_path(p, i)
             reported = False
             for value in p.samples():
-                _, issues = apply_patch(tree0, {key: value})
+                _, issues = configs.apply_patch(tree0, {key: value})
                 for issue in issues:
                     problems.append(study.problem(where, f"{issue.message} (parameter "
                                                          f"{p.name!r} = {value!r})"))
                     reported = True
                 if reported:
                     break
-            found, old = get_path(tree0, key)
+            found, old = configs.get_path(tree0, key)
             if not reported and p.type == "float" and isinstance(old, int) and not isinstance(
                     old, bool):
                 problems.append(study.problem(where, f"{key} is an integer ({old}) in the "
                                                      "config; use type: int"))
-            if patch_key_path(key) in override:
+            if configs.patch_key_path(key) in override:
                 problems.append(study.problem(where, f"the profile's override sets {key} "
                                                      "after the search would: the parameter "
                                                      "could never change it"))
@@ -224,13 +217,13 @@ def plan_search(study: Study, profile_name: str | None, *, workspace: Path, repo
 
         seen: set[str] = set()
         for p in spec.params:
-            if not any(patch_key_path(k).startswith("model.") for k in p.keys):
+            if not any(configs.patch_key_path(k).startswith("model.") for k in p.keys):
                 continue
             for value in p.samples():
-                tree, _ = apply_patch(tree0, p.patch(value))
-                tree, _ = apply_patch(tree, profile.override)
+                tree, _ = configs.apply_patch(tree0, p.patch(value))
+                tree, _ = configs.apply_patch(tree, profile.override)
                 bound = bind(tree, base.dataset)
-                model_key = canonical(bound.get("model"))
+                model_key = configs.canonical(bound.get("model"))
                 if model_key in seen:
                     continue
                 seen.add(model_key)
@@ -246,8 +239,8 @@ def plan_search(study: Study, profile_name: str | None, *, workspace: Path, repo
     # Hyperband needs the same brackets in the driver and in every job process: fix its
     # maximum resource to the schedule's length instead of Optuna's 'auto'.
     if spec.pruner["type"] in ("hyperband",) and "max_resource" not in spec.pruner:
-        _, epochs = get_path(tree0, "train_cfg.max_epochs")
-        _, iters = get_path(tree0, "train_cfg.max_iters")
+        _, epochs = configs.get_path(tree0, "train_cfg.max_epochs")
+        _, iters = configs.get_path(tree0, "train_cfg.max_iters")
         steps = epochs or iters
         if isinstance(steps, int) and steps > 0:
             spec = dataclasses.replace(spec, pruner={**spec.pruner, "max_resource": steps})
