@@ -9,20 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ._base import (
-    CANCELLED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    STATES,
-    SUCCEEDED,
-    TERMINAL,
-    JobQueue,
-    JobRecord,
-    NewJob,
-    default_owner,
-    owner_alive,
-)
+from ._base import JobQueue, JobRecord, JobState, NewJob, default_owner, owner_alive
 from .memory import MemoryQueue
 from .sqlite import SqliteQueue
 
@@ -46,6 +33,5 @@ def open_queue(url: str | Path) -> JobQueue:
     return BACKENDS[scheme](rest[1:] if scheme == "sqlite" and rest.startswith("/") else rest)
 
 
-__all__ = ["JobQueue", "JobRecord", "NewJob", "MemoryQueue", "SqliteQueue", "open_queue",
-           "BACKENDS", "STATES", "TERMINAL", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED",
-           "CANCELLED", "default_owner", "owner_alive"]
+__all__ = ["JobQueue", "JobRecord", "JobState", "NewJob", "MemoryQueue", "SqliteQueue",
+           "open_queue", "BACKENDS", "default_owner", "owner_alive"]

@@ -35,12 +35,25 @@ import socket
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "queued", "running", "succeeded", "failed", "cancelled")
-STATES: tuple[str, ...] = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-TERMINAL: frozenset[str] = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+class JobState:
+    """The job states, one namespace (``JobState.QUEUED``...).
+
+    Plain strings, not an ``Enum``: they are stored in the queue, written to MLflow tags and
+    printed as they are, and a record read back from SQLite compares equal to them.
+    """
+
+    QUEUED: Final = "queued"
+    RUNNING: Final = "running"
+    SUCCEEDED: Final = "succeeded"
+    FAILED: Final = "failed"
+    CANCELLED: Final = "cancelled"
+    #: Every state, in the order :meth:`JobQueue.counts` reports them.
+    ALL: Final[tuple[str, ...]] = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+    #: States a job leaves only through :meth:`JobQueue.retry` (``succeeded``: never).
+    TERMINAL: Final[frozenset[str]] = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 
 @dataclass
@@ -50,7 +63,7 @@ class JobRecord:
     Attributes:
         job_id: Identity hash of the job (see ``orchestrator.study.identity``).
         spec: JSON-serialisable description the executor needs (work dir, levels, seed...).
-        state: One of :data:`STATES`.
+        state: One of :attr:`JobState.ALL`.
         attempts: Claims so far (each start of the job is one attempt).
         max_attempts: Attempts allowed before the job stays ``failed``.
         owner: Lease owner while ``running`` (``host:pid:start``), else ``None``.
@@ -63,7 +76,7 @@ class JobRecord:
 
     job_id: str
     spec: dict[str, Any]
-    state: str = QUEUED
+    state: str = JobState.QUEUED
     attempts: int = 0
     max_attempts: int = 3
     owner: str | None = None
@@ -91,7 +104,7 @@ class NewJob:
     spec: dict[str, Any]
     max_attempts: int = 3
     family: str = ""
-    state: str = QUEUED  # SUCCEEDED records a cache hit found elsewhere (e.g. in MLflow)
+    state: str = JobState.QUEUED  # SUCCEEDED: a cache hit found elsewhere (e.g. in MLflow)
     run_id: str | None = None
 
 
@@ -191,7 +204,8 @@ class JobQueue(abc.ABC):
         """Cancel queued and running jobs of ``study`` (or the given ids); returns their ids."""
 
     @abc.abstractmethod
-    def retry(self, study: str | None = None, states: Iterable[str] = (FAILED,)) -> list[str]:
+    def retry(self, study: str | None = None, states: Iterable[str] = (JobState.FAILED,)
+              ) -> list[str]:
         """Requeue jobs in ``states`` with a fresh attempt budget; returns their ids."""
 
     @abc.abstractmethod
@@ -229,7 +243,7 @@ class JobQueue(abc.ABC):
 
     def counts(self, study: str | None = None) -> dict[str, int]:
         """Number of jobs per state (every state present, zeros included)."""
-        out = dict.fromkeys(STATES, 0)
+        out = dict.fromkeys(JobState.ALL, 0)
         for job in self.jobs(study):
             out[job.state] += 1
         return out

@@ -4,19 +4,10 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
-from ._base import (
-    CANCELLED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    JobQueue,
-    JobRecord,
-    NewJob,
-    owner_alive,
-)
+from ._base import JobQueue, JobRecord, JobState, NewJob, owner_alive
 
 
 class MemoryQueue(JobQueue):
@@ -54,50 +45,47 @@ class MemoryQueue(JobQueue):
         with self._lock:
             for job_id in self._order(study):
                 job = self._jobs[job_id]
-                if job.state == QUEUED and (allowed is None or job_id in allowed):
+                if job.state == JobState.QUEUED and (allowed is None or job_id in allowed):
                     now = time.time()
-                    job.state, job.owner, job.heartbeat = RUNNING, owner, now
+                    job.state, job.owner, job.heartbeat = JobState.RUNNING, owner, now
                     job.attempts += 1
                     job.started, job.finished = now, None
                     return copy.deepcopy(job)
         return None
 
-    def _owned(self, job_id: str, owner: str) -> JobRecord | None:
-        job = self._jobs.get(job_id)
-        if job is None or job.state != RUNNING or job.owner != owner:
-            return None
-        return job
+    @contextmanager
+    def _owned(self, job_id: str, owner: str) -> Iterator[JobRecord | None]:
+        """Under the lock: the job if ``owner`` holds it ``running``, else ``None``."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            owned = job is not None and job.state == JobState.RUNNING and job.owner == owner
+            yield job if owned else None
 
     def heartbeat(self, job_id: str, owner: str) -> bool:
-        with self._lock:
-            job = self._owned(job_id, owner)
-            if job is None:
-                return False
-            job.heartbeat = time.time()
-            return True
+        with self._owned(job_id, owner) as job:
+            if job is not None:
+                job.heartbeat = time.time()
+            return job is not None
 
     def finish(self, job_id: str, owner: str, state: str, error: str | None = None,
                retry: bool = False) -> str | None:
-        if state not in (SUCCEEDED, FAILED):
+        if state not in (JobState.SUCCEEDED, JobState.FAILED):
             raise ValueError(f"finish() takes 'succeeded' or 'failed', not {state!r}")
-        with self._lock:
-            job = self._owned(job_id, owner)
+        with self._owned(job_id, owner) as job:
             if job is None:
                 return None
-            if state == FAILED and retry and job.attempts < job.max_attempts:
-                state = QUEUED
+            if state == JobState.FAILED and retry and job.attempts < job.max_attempts:
+                state = JobState.QUEUED
             job.state, job.owner, job.error = state, None, error
             job.finished = time.time()
             return state
 
     def release(self, job_id: str, owner: str) -> bool:
-        with self._lock:
-            job = self._owned(job_id, owner)
-            if job is None:
-                return False
-            job.state, job.owner = QUEUED, None
-            job.attempts = max(0, job.attempts - 1)
-            return True
+        with self._owned(job_id, owner) as job:
+            if job is not None:
+                job.state, job.owner = JobState.QUEUED, None
+                job.attempts = max(0, job.attempts - 1)
+            return job is not None
 
     def requeue_stale(self, timeout_s: float,
                       alive: Callable[[str], bool | None] = owner_alive) -> list[str]:
@@ -105,12 +93,12 @@ class MemoryQueue(JobQueue):
         out: list[str] = []
         with self._lock:
             for job in self._jobs.values():
-                if job.state != RUNNING or job.owner is None:
+                if job.state != JobState.RUNNING or job.owner is None:
                     continue
                 live = alive(job.owner)
                 if live is False or (live is None and now - (job.heartbeat or 0) > timeout_s):
                     # The owner died, not the job: the attempt is not charged.
-                    job.state, job.attempts = QUEUED, max(0, job.attempts - 1)
+                    job.state, job.attempts = JobState.QUEUED, max(0, job.attempts - 1)
                     job.owner, job.error = None, f"requeued: its owner {job.owner} died"
                     out.append(job.job_id)
         return out
@@ -122,19 +110,20 @@ class MemoryQueue(JobQueue):
             out = []
             for job_id in ids:
                 job = self._jobs.get(job_id)
-                if job is not None and job.state in (QUEUED, RUNNING):
-                    job.state, job.owner = CANCELLED, None
+                if job is not None and job.state in (JobState.QUEUED, JobState.RUNNING):
+                    job.state, job.owner = JobState.CANCELLED, None
                     out.append(job_id)
             return out
 
-    def retry(self, study: str | None = None, states: Iterable[str] = (FAILED,)) -> list[str]:
-        wanted = set(states)
+    def retry(self, study: str | None = None, states: Iterable[str] = (JobState.FAILED,)
+              ) -> list[str]:
+        wanted = {s for s in states if s in (JobState.FAILED, JobState.CANCELLED)}
         with self._lock:
             out = []
             for job_id in self._order(study):
                 job = self._jobs[job_id]
-                if job.state in wanted and job.state not in (QUEUED, RUNNING, SUCCEEDED):
-                    job.state, job.attempts, job.error = QUEUED, 0, None
+                if job.state in wanted:
+                    job.state, job.attempts, job.error = JobState.QUEUED, 0, None
                     out.append(job_id)
             return out
 

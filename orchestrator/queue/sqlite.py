@@ -15,17 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ._base import (
-    CANCELLED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    JobQueue,
-    JobRecord,
-    NewJob,
-    owner_alive,
-)
+from ._base import JobQueue, JobRecord, JobState, NewJob, owner_alive
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -126,36 +116,38 @@ class SqliteQueue(JobQueue):
                 row = None
             elif study is None:
                 row = db.execute(f"SELECT j.job_id FROM jobs j WHERE j.state = ?{only} "
-                                 "ORDER BY j.created LIMIT 1", (QUEUED, *(ids or []))).fetchone()
+                                 "ORDER BY j.created LIMIT 1",
+                                 (JobState.QUEUED, *(ids or []))).fetchone()
             else:
                 row = db.execute(
                     "SELECT j.job_id FROM jobs j JOIN members m ON m.job_id = j.job_id "
                     f"WHERE m.study = ? AND j.state = ?{only} ORDER BY m.position LIMIT 1",
-                    (study, QUEUED, *(ids or []))).fetchone()
+                    (study, JobState.QUEUED, *(ids or []))).fetchone()
             if row is None:
                 return None
             now = time.time()
             db.execute("UPDATE jobs SET state = ?, owner = ?, heartbeat = ?, started = ?, "
                        "finished = NULL, attempts = attempts + 1 WHERE job_id = ?",
-                       (RUNNING, owner, now, now, row[0]))
+                       (JobState.RUNNING, owner, now, now, row[0]))
             return self._get(row[0])
 
     def heartbeat(self, job_id: str, owner: str) -> bool:
         cur = self._db.execute("UPDATE jobs SET heartbeat = ? WHERE job_id = ? AND owner = ? "
-                               "AND state = ?", (time.time(), job_id, owner, RUNNING))
+                               "AND state = ?", (time.time(), job_id, owner, JobState.RUNNING))
         return cur.rowcount == 1
 
     def finish(self, job_id: str, owner: str, state: str, error: str | None = None,
                retry: bool = False) -> str | None:
-        if state not in (SUCCEEDED, FAILED):
+        if state not in (JobState.SUCCEEDED, JobState.FAILED):
             raise ValueError(f"finish() takes 'succeeded' or 'failed', not {state!r}")
         with self._write() as db:
             row = db.execute("SELECT attempts, max_attempts FROM jobs WHERE job_id = ? AND "
-                             "owner = ? AND state = ?", (job_id, owner, RUNNING)).fetchone()
+                             "owner = ? AND state = ?",
+                             (job_id, owner, JobState.RUNNING)).fetchone()
             if row is None:
                 return None
-            if state == FAILED and retry and row[0] < row[1]:
-                state = QUEUED
+            if state == JobState.FAILED and retry and row[0] < row[1]:
+                state = JobState.QUEUED
             db.execute("UPDATE jobs SET state = ?, owner = NULL, error = ?, finished = ? "
                        "WHERE job_id = ?", (state, error, time.time(), job_id))
             return state
@@ -163,7 +155,8 @@ class SqliteQueue(JobQueue):
     def release(self, job_id: str, owner: str) -> bool:
         cur = self._db.execute(
             "UPDATE jobs SET state = ?, owner = NULL, attempts = MAX(0, attempts - 1) "
-            "WHERE job_id = ? AND owner = ? AND state = ?", (QUEUED, job_id, owner, RUNNING))
+            "WHERE job_id = ? AND owner = ? AND state = ?",
+            (JobState.QUEUED, job_id, owner, JobState.RUNNING))
         return cur.rowcount == 1
 
     def requeue_stale(self, timeout_s: float,
@@ -172,14 +165,14 @@ class SqliteQueue(JobQueue):
         out: list[str] = []
         with self._write() as db:
             rows = db.execute("SELECT job_id, owner, heartbeat FROM jobs WHERE state = ?",
-                              (RUNNING,)).fetchall()
+                              (JobState.RUNNING,)).fetchall()
             for job_id, owner, beat in rows:
                 live = alive(owner) if owner else False
                 if live is False or (live is None and now - (beat or 0) > timeout_s):
                     # The owner died, not the job: the attempt is not charged.
                     db.execute("UPDATE jobs SET state = ?, owner = NULL, error = ?, "
                                "attempts = MAX(0, attempts - 1) WHERE job_id = ?",
-                               (QUEUED, f"requeued: its owner {owner} died", job_id))
+                               (JobState.QUEUED, f"requeued: its owner {owner} died", job_id))
                     out.append(job_id)
         return out
 
@@ -196,20 +189,22 @@ class SqliteQueue(JobQueue):
             ids = list(job_ids) if job_ids is not None else self._ids(study)
             for job_id in ids:
                 cur = db.execute("UPDATE jobs SET state = ?, owner = NULL WHERE job_id = ? "
-                                 "AND state IN (?, ?)", (CANCELLED, job_id, QUEUED, RUNNING))
+                                 "AND state IN (?, ?)",
+                                 (JobState.CANCELLED, job_id, JobState.QUEUED, JobState.RUNNING))
                 if cur.rowcount:
                     out.append(job_id)
         return out
 
-    def retry(self, study: str | None = None, states: Iterable[str] = (FAILED,)) -> list[str]:
-        wanted = [s for s in states if s in (FAILED, CANCELLED)]
+    def retry(self, study: str | None = None, states: Iterable[str] = (JobState.FAILED,)
+              ) -> list[str]:
+        wanted = [s for s in states if s in (JobState.FAILED, JobState.CANCELLED)]
         out: list[str] = []
         with self._write() as db:
             for job_id in self._ids(study):
                 cur = db.execute(
                     "UPDATE jobs SET state = ?, attempts = 0, error = NULL WHERE job_id = ? "
                     f"AND state IN ({','.join('?' * len(wanted)) or 'NULL'})",
-                    (QUEUED, job_id, *wanted))
+                    (JobState.QUEUED, job_id, *wanted))
                 if cur.rowcount:
                     out.append(job_id)
         return out

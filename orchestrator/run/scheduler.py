@@ -33,18 +33,7 @@ from ..atomic import write_json
 from ..executors import Executor, Launch, Outcome, describe_handles, handle_key
 from ..faults import fault_point
 from ..job.worker import DEFAULT_RUNNER, PROGRESS, RESULT
-from ..queue import (
-    CANCELLED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    JobQueue,
-    JobRecord,
-    NewJob,
-    default_owner,
-    owner_alive,
-)
+from ..queue import JobQueue, JobRecord, JobState, NewJob, default_owner, owner_alive
 from ..study.configs import dump_config
 from ..study.plan import Plan, PlannedJob
 from ..workspace import REPO_ROOT, Workspace
@@ -87,7 +76,7 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        return self.counts.get(FAILED, 0) == 0 and self.counts.get(CANCELLED, 0) == 0
+        return not self.counts.get(JobState.FAILED) and not self.counts.get(JobState.CANCELLED)
 
 
 def enqueue_plan(plan: Plan, queue: JobQueue, cache_hits: dict[str, str]) -> list[str]:
@@ -95,7 +84,7 @@ def enqueue_plan(plan: Plan, queue: JobQueue, cache_hits: dict[str, str]) -> lis
     retries = plan.study.retries
     jobs = [NewJob(job.job_id, job.spec(plan.study, plan.profile, plan.dataset),
                    max_attempts=retries + 1, family=job.family,
-                   state=SUCCEEDED if job.job_id in cache_hits else QUEUED,
+                   state=JobState.SUCCEEDED if job.job_id in cache_hits else JobState.QUEUED,
                    run_id=cache_hits.get(job.job_id))
             for job in plan.jobs]
     new = queue.enqueue(plan.study.name, jobs)
@@ -231,7 +220,7 @@ class Scheduler:
         if not self.executor.detached:
             return
         now = time.time()
-        for rec in self.queue.jobs(self.plan.study.name, [RUNNING]):
+        for rec in self.queue.jobs(self.plan.study.name, [JobState.RUNNING]):
             if rec.job_id not in self._jobs or rec.job_id in self._owned or not rec.owner:
                 continue
             alive = owner_alive(rec.owner)
@@ -276,7 +265,7 @@ class Scheduler:
     def _succeeded(self, rec: JobRecord) -> None:
         """Record a success in the queue, then in MLflow (both idempotent, in this order)."""
         fault_point("record.before_finish")
-        self.queue.finish(rec.job_id, self.owner, SUCCEEDED)
+        self.queue.finish(rec.job_id, self.owner, JobState.SUCCEEDED)
         fault_point("record.after_finish")
         run_id = rec.run_id or getattr(self.queue.get(rec.job_id), "run_id", None)
         if self.tracker is not None and run_id:
@@ -315,8 +304,8 @@ class Scheduler:
         current = self.queue.get(outcome.job_id)
         # A detached job can also be stopped from outside (orchestrator cancel's scancel).
         stopped = outcome.cancelled or self.executor.detached
-        if stopped and current is not None and current.state != RUNNING:
-            final = current.state == CANCELLED
+        if stopped and current is not None and current.state != JobState.RUNNING:
+            final = current.state == JobState.CANCELLED
             if self.tracker is not None and rec.run_id and final:
                 self.tracker.job_failed(rec.run_id, "cancelled", log, final=True,
                                         attempts=rec.attempts, cancelled=True)
@@ -324,13 +313,14 @@ class Scheduler:
                      f"{'cancelled' if final else 'lease lost'}")
             return
         error, retryable = _error_text(work, log, outcome)
-        state = self.queue.finish(outcome.job_id, self.owner, FAILED, error, retry=retryable)
+        state = self.queue.finish(outcome.job_id, self.owner, JobState.FAILED, error,
+                                  retry=retryable)
         run_id = rec.run_id or (current.run_id if current else None)
         if self.tracker is not None and run_id:
-            self.tracker.job_failed(run_id, error, log, final=state == FAILED,
+            self.tracker.job_failed(run_id, error, log, final=state == JobState.FAILED,
                                     attempts=rec.attempts)
         then = (f"retrying (attempt {rec.attempts + 1}/{rec.max_attempts})"
-                if state == QUEUED else f"giving up after {rec.attempts} attempt(s)" + (
+                if state == JobState.QUEUED else f"giving up after {rec.attempts} attempt(s)" + (
                     "" if retryable else " (not retried: it would fail the same way)"))
         self.out(f"  FAILED  {self._label(outcome.job_id)}: {error}\n"
                  f"          log: {log}; {then}")
@@ -363,7 +353,7 @@ class Scheduler:
         """Jobs of the plan's resources the executor could take beyond the running and
         queued ones (may be negative)."""
         return (self.executor.slots(self._probe()) - len(self._owned)
-                - self.counts()[QUEUED])
+                - self.counts()[JobState.QUEUED])
 
     def on_outcome(self, job_id: str) -> None:
         """Called after an outcome of ``job_id`` is recorded (queue state, MLflow run);
@@ -371,10 +361,10 @@ class Scheduler:
 
     def headline(self, counts: dict[str, int]) -> str:
         """The first part of a progress line (the per-job parts follow it)."""
-        total = sum(counts.values()) - counts[CANCELLED]
+        total = sum(counts.values()) - counts[JobState.CANCELLED]
         return (f"[{_fmt_s(self.elapsed)}] {self.plan.study.name}: "
-                f"{counts[SUCCEEDED]}/{total} done, {counts[RUNNING]} running, "
-                f"{counts[FAILED]} failed, {counts[QUEUED]} queued")
+                f"{counts[JobState.SUCCEEDED]}/{total} done, {counts[JobState.RUNNING]} running, "
+                f"{counts[JobState.FAILED]} failed, {counts[JobState.QUEUED]} queued")
 
     # ------------------------------------------------------------------ progress
 
@@ -386,17 +376,17 @@ class Scheduler:
                              getattr(self._jobs.get(j), "name", ""),
                              now - self._started_at.get(j, now)) for j in self._owned]
         eta = None
-        if counts[RUNNING] or counts[QUEUED]:
+        if counts[JobState.RUNNING] or counts[JobState.QUEUED]:
             if not self._history_read:  # earlier runs of the same configs, read once
                 import statistics
 
-                same = [r.duration for r in self.queue.jobs(states=[SUCCEEDED])
+                same = [r.duration for r in self.queue.jobs(states=[JobState.SUCCEEDED])
                         if r.duration and r.family in {j.family for j in self._jobs.values()}]
                 self._history_s = float(statistics.median(same)) if same else None
                 self._history_read = True
             per_job = job_seconds(self._durations, jobs, self._history_s)
             slots = max(1, len(self._owned), self.executor.slots(self._probe()))
-            eta = study_eta(jobs, counts[QUEUED], slots, per_job)
+            eta = study_eta(jobs, counts[JobState.QUEUED], slots, per_job)
         return Snapshot(self._headline(counts), jobs, eta)
 
     def _headline(self, counts: dict[str, int]) -> str:
@@ -405,9 +395,10 @@ class Scheduler:
             return str(headline(counts))
         if type(self)._progress is not Scheduler._progress:  # a subclass's progress line
             return self._progress(counts).split(" | ")[0]
-        total = sum(counts.values()) - counts[CANCELLED]
-        parts = [f"{counts[SUCCEEDED]}/{total} done", f"{counts[RUNNING]} running"]
-        parts += [f"{counts[k]} {k}" for k in (FAILED, QUEUED) if counts[k]]
+        total = sum(counts.values()) - counts[JobState.CANCELLED]
+        parts = [f"{counts[JobState.SUCCEEDED]}/{total} done",
+                 f"{counts[JobState.RUNNING]} running"]
+        parts += [f"{counts[k]} {k}" for k in (JobState.FAILED, JobState.QUEUED) if counts[k]]
         return f"[{_fmt_s(time.time() - self._t0)}] {self.plan.study.name}: " + \
             ", ".join(parts)
 
@@ -434,7 +425,7 @@ class Scheduler:
 
     def counts(self) -> dict[str, int]:
         """Jobs of this plan per state (jobs of older versions of the study not counted)."""
-        out = dict.fromkeys((QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED), 0)
+        out = dict.fromkeys(JobState.ALL, 0)
         for rec in self.queue.jobs(self.plan.study.name):
             if rec.job_id in self._jobs:
                 out[rec.state] += 1
@@ -472,7 +463,7 @@ class Scheduler:
                     try:
                         launch = self.prepare(rec)
                     except Exception as exc:  # noqa: BLE001 - a job that cannot start fails
-                        self.queue.finish(rec.job_id, self.owner, FAILED,
+                        self.queue.finish(rec.job_id, self.owner, JobState.FAILED,
                                           f"could not prepare: {type(exc).__name__}: {exc}")
                         self.out(f"  FAILED  {self._label(rec.job_id)}: cannot prepare: {exc}")
                         continue
@@ -494,11 +485,11 @@ class Scheduler:
                         changed = True
                 counts = self.counts()
                 self.display.update(self.snapshot(counts), changed)
-                if not self._owned and counts[QUEUED] == 0:
-                    if counts[RUNNING] == 0:
+                if not self._owned and counts[JobState.QUEUED] == 0:
+                    if counts[JobState.RUNNING] == 0:
                         break
                     if not waiting_note:
-                        self.out(f"  waiting for {counts[RUNNING]} job(s) run by another "
+                        self.out(f"  waiting for {counts[JobState.RUNNING]} job(s) run by another "
                                  "orchestrator process")
                         waiting_note = True
                 time.sleep(s.poll_s)

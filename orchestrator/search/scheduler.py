@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..job.worker import RESULT
-from ..queue import CANCELLED, SUCCEEDED, TERMINAL, JobRecord, NewJob
+from ..queue import JobRecord, JobState, NewJob
 from ..run.scheduler import Scheduler, _fmt_s
 from ..study.plan import PlannedJob
 from .job import TRIAL_RUNNER
@@ -96,7 +96,7 @@ class SearchScheduler(Scheduler):
         # process ran it): its trial is told here.
         for job_id in list(self._unsettled - self.running):
             rec = self.queue.get(job_id)
-            if rec is not None and rec.state in TERMINAL:
+            if rec is not None and rec.state in JobState.TERMINAL:
                 self.settle(job_id)
         if self.closed:
             return
@@ -147,7 +147,7 @@ class SearchScheduler(Scheduler):
                 self._enqueue(job)
                 out["enqueued"] += 1
             self.adopt(job)
-            if rec is not None and rec.state in TERMINAL:
+            if rec is not None and rec.state in JobState.TERMINAL:
                 self.settle(job.job_id, during_run=False)
                 out["settled"] += 1
             elif rec is not None:
@@ -190,10 +190,10 @@ class SearchScheduler(Scheduler):
         """
         job = self.job(job_id)
         rec = self.queue.get(job_id)
-        if not isinstance(job, TrialJob) or rec is None or rec.state not in TERMINAL:
+        if not isinstance(job, TrialJob) or rec is None or rec.state not in JobState.TERMINAL:
             return
         self._unsettled.discard(job_id)
-        if rec.state == CANCELLED and during_run and not self.closed:
+        if rec.state == JobState.CANCELLED and during_run and not self.closed:
             self.closed = True  # `orchestrator cancel` stops the search, not one trial
             self.out("  a trial was cancelled: no new trials in this run")
         trial_id = self._trial_id(job.number)
@@ -203,7 +203,7 @@ class SearchScheduler(Scheduler):
         step: int | None = None
         value: float | None = None
         error = rec.error or ""
-        if rec.state == SUCCEEDED:
+        if rec.state == JobState.SUCCEEDED:
             metrics = self._result(job_id)
             key = f"test/{self.sp.spec.metric}"
             if PRUNED_STEP in metrics:
@@ -234,7 +234,7 @@ class SearchScheduler(Scheduler):
         best = self.best()
         what = {"COMPLETE": f"{self.sp.spec.metric} = {_fmt(value)}",
                 "PRUNED": f"at step {step} ({_fmt(value)})",
-                "FAIL": error[:200] if rec.state != CANCELLED else "cancelled"}[state]
+                "FAIL": error[:200] if rec.state != JobState.CANCELLED else "cancelled"}[state]
         self.out(f"  trial   {job.number} {state}: {what}"
                  + (f"; best {_fmt(best.value)} (trial {best.number})" if best else ""))
 

@@ -7,18 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator.queue import (
-    CANCELLED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    JobQueue,
-    MemoryQueue,
-    NewJob,
-    SqliteQueue,
-    open_queue,
-)
+from orchestrator.queue import JobQueue, JobState, MemoryQueue, NewJob, SqliteQueue, open_queue
 
 BACKENDS = ["memory", "sqlite"]
 
@@ -46,6 +35,14 @@ def queue(make_queue) -> Iterator[JobQueue]:
     yield make_queue()
 
 
+@pytest.fixture
+def claimed(queue) -> JobQueue:
+    """The queue with one job, ``j0`` of study ``s``, running under owner ``me``."""
+    queue.enqueue("s", jobs(1))
+    queue.claim("me", "s")
+    return queue
+
+
 def jobs(n: int, prefix: str = "j", max_attempts: int = 3) -> list[NewJob]:
     return [NewJob(f"{prefix}{i}", {"i": i}, max_attempts=max_attempts) for i in range(n)]
 
@@ -53,12 +50,14 @@ def jobs(n: int, prefix: str = "j", max_attempts: int = 3) -> list[NewJob]:
 def test_enqueue_is_idempotent_and_keeps_state(queue):
     assert queue.enqueue("s", jobs(3)) == ["j0", "j1", "j2"]
     job = queue.claim("me", "s")
-    assert job is not None and job.job_id == "j0" and job.state == RUNNING and job.attempts == 1
-    queue.finish("j0", "me", SUCCEEDED)
+    assert job is not None and job.job_id == "j0" and job.attempts == 1
+    assert job.state == JobState.RUNNING
+    queue.finish("j0", "me", JobState.SUCCEEDED)
     assert queue.enqueue("s", jobs(4)) == ["j3"]
-    assert queue.get("j0").state == SUCCEEDED
+    assert queue.get("j0").state == JobState.SUCCEEDED
     assert [j.job_id for j in queue.jobs("s")] == ["j0", "j1", "j2", "j3"]
-    assert queue.counts("s") == {QUEUED: 3, RUNNING: 0, SUCCEEDED: 1, FAILED: 0, CANCELLED: 0}
+    assert queue.counts("s") == {JobState.QUEUED: 3, JobState.RUNNING: 0, JobState.SUCCEEDED: 1,
+                                 JobState.FAILED: 0, JobState.CANCELLED: 0}
 
 
 def test_shared_job_between_studies_is_one_row(queue):
@@ -68,7 +67,8 @@ def test_shared_job_between_studies_is_one_row(queue):
     assert [j.job_id for j in queue.jobs("b")] == ["j1", "x"]
     assert set(queue.studies()) == {"a", "b"}
     assert queue.claim("me", "b").job_id == "j1"
-    assert queue.get("j1").state == RUNNING and queue.jobs("a", [RUNNING])[0].job_id == "j1"
+    assert queue.get("j1").state == JobState.RUNNING
+    assert queue.jobs("a", [JobState.RUNNING])[0].job_id == "j1"
 
 
 def test_claim_respects_study_and_order(queue):
@@ -97,37 +97,34 @@ def test_claim_only_given_jobs(queue):
     assert queue.claim("me", "s").job_id == "j0"
 
 
-def test_only_owner_heartbeats_and_finishes(queue):
-    queue.enqueue("s", jobs(1))
-    queue.claim("me", "s")
-    assert queue.heartbeat("j0", "me")
-    assert not queue.heartbeat("j0", "other")
-    assert queue.finish("j0", "other", SUCCEEDED) is None
-    assert queue.get("j0").state == RUNNING
-    assert queue.finish("j0", "me", SUCCEEDED) == SUCCEEDED
-    assert not queue.heartbeat("j0", "me")
-    assert queue.finish("j0", "me", FAILED) is None and queue.get("j0").state == SUCCEEDED
+def test_only_owner_heartbeats_and_finishes(claimed):
+    assert claimed.heartbeat("j0", "me")
+    assert not claimed.heartbeat("j0", "other")
+    assert claimed.finish("j0", "other", JobState.SUCCEEDED) is None
+    assert claimed.get("j0").state == JobState.RUNNING
+    assert claimed.finish("j0", "me", JobState.SUCCEEDED) == JobState.SUCCEEDED
+    assert not claimed.heartbeat("j0", "me")
+    assert claimed.finish("j0", "me", JobState.FAILED) is None
+    assert claimed.get("j0").state == JobState.SUCCEEDED
 
 
 def test_bounded_retries(queue):
     queue.enqueue("s", jobs(1, max_attempts=2))
     queue.claim("me", "s")
-    assert queue.finish("j0", "me", FAILED, "boom", retry=True) == QUEUED
+    assert queue.finish("j0", "me", JobState.FAILED, "boom", retry=True) == JobState.QUEUED
     assert queue.claim("me", "s").attempts == 2
-    assert queue.finish("j0", "me", FAILED, "boom again", retry=True) == FAILED
+    assert queue.finish("j0", "me", JobState.FAILED, "boom again", retry=True) == JobState.FAILED
     job = queue.get("j0")
-    assert job.state == FAILED and job.error == "boom again" and queue.claim("me") is None
+    assert job.state == JobState.FAILED and job.error == "boom again" and queue.claim("me") is None
     assert queue.retry("s") == ["j0"]
     job = queue.get("j0")
-    assert job.state == QUEUED and job.attempts == 0
+    assert job.state == JobState.QUEUED and job.attempts == 0
 
 
-def test_run_id_survives_retries(queue):
-    queue.enqueue("s", jobs(1))
-    queue.claim("me", "s")
-    queue.set_run_id("j0", "run-1")
-    queue.finish("j0", "me", FAILED, retry=True)
-    assert queue.claim("me", "s").run_id == "run-1"
+def test_run_id_survives_retries(claimed):
+    claimed.set_run_id("j0", "run-1")
+    claimed.finish("j0", "me", JobState.FAILED, retry=True)
+    assert claimed.claim("me", "s").run_id == "run-1"
 
 
 def test_requeue_stale_dead_owner_and_timeout(queue):
@@ -139,40 +136,40 @@ def test_requeue_stale_dead_owner_and_timeout(queue):
     alive = {"dead": False, "remote": None}.get
     # The dead owner's jobs go at once, back to queued: a dead owner uses no attempt.
     assert sorted(queue.requeue_stale(3600, alive)) == ["j0", "j1", "j2"]
-    assert {(j.state, j.attempts) for j in queue.jobs("s")} == {(QUEUED, 0)}
-    assert queue.get("k").state == RUNNING  # unknown liveness, fresh heartbeat
+    assert {(j.state, j.attempts) for j in queue.jobs("s")} == {(JobState.QUEUED, 0)}
+    assert queue.get("k").state == JobState.RUNNING  # unknown liveness, fresh heartbeat
     time.sleep(0.05)
     assert queue.requeue_stale(0.01, alive) == ["k"]
-    assert (queue.get("k").state, queue.get("k").attempts) == (QUEUED, 0)
+    assert (queue.get("k").state, queue.get("k").attempts) == (JobState.QUEUED, 0)
     assert queue.heartbeat("k", "remote") is False  # the old owner lost the lease
 
 
-def test_release_does_not_count_attempt(queue):
-    queue.enqueue("s", jobs(1))
-    queue.claim("me", "s")
-    assert queue.release("j0", "me")
-    job = queue.get("j0")
-    assert job.state == QUEUED and job.attempts == 0
+def test_release_does_not_count_attempt(claimed):
+    assert claimed.release("j0", "me")
+    job = claimed.get("j0")
+    assert job.state == JobState.QUEUED and job.attempts == 0
 
 
 def test_cancel_queued_and_running(queue):
     queue.enqueue("s", jobs(3))
     queue.claim("me", "s")
     queue.claim("me", "s")
-    queue.finish("j1", "me", SUCCEEDED)
+    queue.finish("j1", "me", JobState.SUCCEEDED)
     assert sorted(queue.cancel("s")) == ["j0", "j2"]
     assert queue.heartbeat("j0", "me") is False  # the owner learns it must stop
-    assert queue.finish("j0", "me", SUCCEEDED) is None
-    assert queue.get("j0").state == CANCELLED and queue.get("j1").state == SUCCEEDED
-    assert queue.retry("s", [CANCELLED]) == ["j0", "j2"]
+    assert queue.finish("j0", "me", JobState.SUCCEEDED) is None
+    assert queue.get("j0").state == JobState.CANCELLED
+    assert queue.get("j1").state == JobState.SUCCEEDED
+    assert queue.retry("s", [JobState.CANCELLED]) == ["j0", "j2"]
+    assert queue.retry("s", [JobState.SUCCEEDED, JobState.QUEUED]) == []  # succeeded is final
 
 
 def test_returned_records_are_snapshots(queue):
     queue.enqueue("s", jobs(1))
     job = queue.get("j0")
     job.spec["i"] = 99
-    job.state = FAILED
-    assert queue.get("j0").spec["i"] == 0 and queue.get("j0").state == QUEUED
+    job.state = JobState.FAILED
+    assert queue.get("j0").spec["i"] == 0 and queue.get("j0").state == JobState.QUEUED
 
 
 def test_meta_roundtrip(queue):
@@ -191,7 +188,7 @@ def test_concurrent_claims_never_share_a_job(make_queue):
         q = make_queue()  # its own connection
         while (job := q.claim(f"w{k}", "s")) is not None:
             claimed[k].append(job.job_id)
-            assert q.finish(job.job_id, f"w{k}", SUCCEEDED) == SUCCEEDED
+            assert q.finish(job.job_id, f"w{k}", JobState.SUCCEEDED) == JobState.SUCCEEDED
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_workers)]
     for t in threads:
@@ -200,7 +197,7 @@ def test_concurrent_claims_never_share_a_job(make_queue):
         t.join()
     flat = [j for c in claimed for j in c]
     assert sorted(flat) == sorted(f"j{i}" for i in range(n_jobs))
-    assert make_queue().counts("s")[SUCCEEDED] == n_jobs
+    assert make_queue().counts("s")[JobState.SUCCEEDED] == n_jobs
 
 
 def test_sqlite_persists_across_handles(tmp_path):
@@ -209,7 +206,7 @@ def test_sqlite_persists_across_handles(tmp_path):
     q.claim("me", "s")
     q.close()
     q2 = open_queue(tmp_path / "q.db")
-    assert [j.state for j in q2.jobs("s")] == [RUNNING, QUEUED]
+    assert [j.state for j in q2.jobs("s")] == [JobState.RUNNING, JobState.QUEUED]
     assert isinstance(open_queue("memory://"), MemoryQueue)
     with pytest.raises(ValueError, match="unknown queue URL scheme 'redis'"):
         open_queue("redis://x")
