@@ -41,6 +41,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,46 @@ class Executor(abc.ABC):
             return
         for job_id in self.running():
             self.cancel(job_id)
+
+
+class Tracked(Protocol):
+    """A backend's handle on one started job (a process, a Ray task, a Slurm job)."""
+
+    cancelled: bool
+
+
+H = TypeVar("H", bound=Tracked)
+
+
+class TrackingExecutor(Executor, Generic[H]):
+    """An executor that holds each started job's handle in ``self._jobs`` (job id -> handle)
+    until :meth:`poll` reports it, and so has :meth:`running`, :meth:`cancel` and a
+    :meth:`can_start` by slot count. A backend adds how to stop one job (:meth:`_stop`)."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, H] = {}
+
+    def can_start(self, launch: Launch) -> bool:
+        return len(self._jobs) < self.slots(launch)
+
+    def running(self) -> list[str]:
+        return list(self._jobs)
+
+    def cancel(self, job_id: str) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or self._ended(job):
+            return
+        job.cancelled = True  # poll reports the outcome as cancelled
+        self._stop(job)
+
+    def _ended(self, job: H) -> bool:
+        """Whether the job has ended already (its outcome not polled yet): nothing to stop.
+        By default the backend only learns it in :meth:`poll`."""
+        return False
+
+    @abc.abstractmethod
+    def _stop(self, job: H) -> None:
+        """Kill the job and its children (it is marked cancelled already)."""
 
 
 # --------------------------------------------------------------------------- helpers

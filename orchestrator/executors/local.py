@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._base import Executor, Launch, Outcome, die_with_parent, job_env, ranks, torchrun_argv
+from ._base import Launch, Outcome, TrackingExecutor, die_with_parent, job_env, ranks, torchrun_argv
 
 _EPS = 1e-9
 
@@ -48,7 +48,7 @@ class _Running:
     cancelled: bool = False
 
 
-class LocalExecutor(Executor):
+class LocalExecutor(TrackingExecutor[_Running]):
     """Job processes on this machine.
 
     Args:
@@ -59,10 +59,10 @@ class LocalExecutor(Executor):
     name = "local"
 
     def __init__(self, parallel: int | None = None, gpus: Sequence[int] | None = None) -> None:
+        super().__init__()
         self.gpus = list(detect_gpus() if gpus is None else gpus)
         self.parallel = parallel
         self._free = {g: 1.0 for g in self.gpus}
-        self._running: dict[str, _Running] = {}
 
     def slots(self, launch: Launch) -> int:
         if self.gpus and launch.gpus > 0:
@@ -89,7 +89,7 @@ class LocalExecutor(Executor):
         if self.gpus and launch.gpus > len(self.gpus):
             raise RuntimeError(f"job {launch.job_id} needs {launch.gpus} GPUs; this machine "
                                f"has {len(self.gpus)}")
-        return len(self._running) < self.slots(launch) and self._pick(launch.gpus) is not None
+        return super().can_start(launch) and self._pick(launch.gpus) is not None
 
     def submit(self, launch: Launch) -> None:
         if not self.can_start(launch):
@@ -108,34 +108,30 @@ class LocalExecutor(Executor):
                                     stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         for g, share in gpus.items():
             self._free[g] -= share
-        self._running[launch.job_id] = _Running(proc, launch, gpus)
+        self._jobs[launch.job_id] = _Running(proc, launch, gpus)
 
     def poll(self) -> list[Outcome]:
         out = []
-        for job_id, run in list(self._running.items()):
+        for job_id, run in list(self._jobs.items()):
             rc = run.proc.poll()
             if rc is None:
                 continue
             for g, share in run.gpus.items():
                 self._free[g] += share
-            del self._running[job_id]
+            del self._jobs[job_id]
             device = "cuda:" + ",".join(map(str, run.gpus)) if run.gpus else "cpu"
             out.append(Outcome(job_id, rc, run.cancelled, device))
         return out
 
-    def cancel(self, job_id: str) -> None:
-        run = self._running.get(job_id)
-        if run is None or run.proc.poll() is not None:
-            return
-        run.cancelled = True
+    def _ended(self, job: _Running) -> bool:
+        return job.proc.poll() is not None
+
+    def _stop(self, job: _Running) -> None:
         try:
-            os.killpg(run.proc.pid, signal.SIGKILL)
+            os.killpg(job.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        run.proc.wait()
-
-    def running(self) -> list[str]:
-        return list(self._running)
+        job.proc.wait()
 
     def describe(self) -> str:
         if self.gpus:

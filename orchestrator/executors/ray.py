@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._base import Executor, Launch, Outcome, die_with_parent, job_env, ranks, torchrun_argv
+from ._base import Launch, Outcome, TrackingExecutor, die_with_parent, job_env, ranks, torchrun_argv
 
 
 def _run_process(argv: Sequence[str], env: Mapping[str, str], log: str, cwd: str,
@@ -51,7 +51,7 @@ class _Task:
     cancelled: bool = False
 
 
-class RayExecutor(Executor):
+class RayExecutor(TrackingExecutor[_Task]):
     """Jobs as Ray tasks.
 
     Args:
@@ -66,6 +66,7 @@ class RayExecutor(Executor):
                  num_cpus: int | None = None) -> None:
         import ray
 
+        super().__init__()
         self._ray = ray
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
@@ -77,7 +78,6 @@ class RayExecutor(Executor):
         self._remote = ray.remote(max_retries=0)(_run_process)
         self._resources = ray.cluster_resources()  # the loop asks often; nodes rarely change
         self.parallel = parallel
-        self._tasks: dict[str, _Task] = {}
 
     def _gpus(self, launch: Launch) -> float:
         # A CPU-only cluster runs GPU-sized jobs on CPUs rather than never scheduling them.
@@ -92,9 +92,6 @@ class RayExecutor(Executor):
             n = max(1, int(res.get("CPU", 1) // (max(1, launch.cpus) * ranks(launch, False))))
         return min(n, self.parallel) if self.parallel is not None else n
 
-    def can_start(self, launch: Launch) -> bool:
-        return len(self._tasks) < self.slots(launch)
-
     def submit(self, launch: Launch) -> None:
         if not self.can_start(launch):
             raise RuntimeError(f"no free slot for job {launch.job_id}")
@@ -103,19 +100,19 @@ class RayExecutor(Executor):
         n = ranks(launch, has_gpus=gpus > 0)
         ref = self._remote.options(num_cpus=launch.cpus * n, num_gpus=gpus).remote(
             list(launch.argv), env, str(launch.log), str(launch.cwd), n)
-        self._tasks[launch.job_id] = _Task(ref, launch)
+        self._jobs[launch.job_id] = _Task(ref, launch)
 
     def poll(self) -> list[Outcome]:
-        if not self._tasks:
+        if not self._jobs:
             return []
-        refs = [t.ref for t in self._tasks.values()]
+        refs = [t.ref for t in self._jobs.values()]
         ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
         ready_set = set(ready)
         out = []
-        for job_id, task in list(self._tasks.items()):
+        for job_id, task in list(self._jobs.items()):
             if task.ref not in ready_set:
                 continue
-            del self._tasks[job_id]
+            del self._jobs[job_id]
             try:
                 rc, device = self._ray.get(task.ref)
             except Exception:  # noqa: BLE001 - task killed (cancel) or its node died
@@ -123,16 +120,9 @@ class RayExecutor(Executor):
             out.append(Outcome(job_id, rc, task.cancelled, device))
         return out
 
-    def cancel(self, job_id: str) -> None:
-        task = self._tasks.get(job_id)
-        if task is None:
-            return
-        task.cancelled = True
+    def _stop(self, job: _Task) -> None:
         # force=True kills the task's worker process; the job process dies with it.
-        self._ray.cancel(task.ref, force=True)
-
-    def running(self) -> list[str]:
-        return list(self._tasks)
+        self._ray.cancel(job.ref, force=True)
 
     def describe(self) -> str:
         res = self._resources
@@ -142,9 +132,9 @@ class RayExecutor(Executor):
     def shutdown(self) -> None:
         super().shutdown()
         # Wait for cancelled tasks so their processes are gone before we return.
-        if self._tasks:
-            self._ray.wait([t.ref for t in self._tasks.values()],
-                           num_returns=len(self._tasks), timeout=10)
-        self._tasks.clear()
+        if self._jobs:
+            self._ray.wait([t.ref for t in self._jobs.values()],
+                           num_returns=len(self._jobs), timeout=10)
+        self._jobs.clear()
         if self._owns_ray:
             self._ray.shutdown()

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._base import Executor, Launch, Outcome, job_env, ranks
+from ._base import Launch, Outcome, TrackingExecutor, job_env, ranks
 
 #: squeue states of a job that has not ended (REQUEUED/PENDING after a pre-emption too).
 ACTIVE = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED",
@@ -153,7 +153,7 @@ def _exit_status(bash_rc: int) -> int:
     return -(bash_rc - 128) if 128 < bash_rc < 128 + 65 else bash_rc
 
 
-class SlurmExecutor(Executor):
+class SlurmExecutor(TrackingExecutor[_Job]):
     """Jobs as Slurm batch jobs (see the module docstring).
 
     Args:
@@ -182,6 +182,7 @@ class SlurmExecutor(Executor):
         if reason:
             raise RuntimeError(f"--executor slurm: {reason}; run the orchestrator on a "
                                "machine where sbatch works (a login node)")
+        super().__init__()
         self.parallel = parallel
         self.options = {k: v for k, v in dict(partition=partition, account=account, qos=qos,
                                               time=time, mem=mem,
@@ -192,7 +193,6 @@ class SlurmExecutor(Executor):
             raise ValueError("; ".join(bad))
         self.gpus = self._cluster_has_gpus() if gpus is None else gpus
         self.poll_s = poll_s
-        self._jobs: dict[str, _Job] = {}
         self._last_query = 0.0
 
     @staticmethod
@@ -239,9 +239,6 @@ class SlurmExecutor(Executor):
 
     def slots(self, launch: Launch) -> int:
         return self.parallel if self.parallel is not None else 64
-
-    def can_start(self, launch: Launch) -> bool:
-        return len(self._jobs) < self.slots(launch)
 
     def submit(self, launch: Launch) -> None:
         if not self.can_start(launch):
@@ -300,16 +297,9 @@ class SlurmExecutor(Executor):
                                f"slurm:{job.slurm_id}@{nodes}"))
         return out
 
-    def cancel(self, job_id: str) -> None:
-        job = self._jobs.get(job_id)
-        if job is None:
-            return
-        job.cancelled = True
+    def _stop(self, job: _Job) -> None:
         scancel(f"slurm:{job.slurm_id}")
         self._last_query = 0.0
-
-    def running(self) -> list[str]:
-        return list(self._jobs)
 
     def states(self) -> dict[str, JobState]:
         """Last known Slurm state of each tracked job (for progress lines)."""
