@@ -8,7 +8,7 @@ from orchestrator.study.batch import BatchSpec, parse, plan_batch
 from orchestrator.study.errors import StudyError
 from orchestrator.study.plan import plan_study
 from orchestrator.study.reader import load_study
-from orchestrator.testing.studies import FAKE_CONFIG
+from orchestrator.testing.studies import fake_study
 from orchestrator.workspace import REPO_ROOT
 
 PAPER = BatchSpec(world_size=8, images_per_gpu=2, rule="linear_lr")
@@ -40,23 +40,16 @@ def test_parse_reports_each_bad_key():
     assert keys == ["images_per_gpu", "rule", "world_size", "x"]
 
 
-STUDY = f"""
-name: batchy
-base: {FAKE_CONFIG}
-data: none
-resources: {{gpus_per_job: 0, cpus_per_job: 1}}
-axes:
-  lr:
-    a: {{}}
-profiles:
-  paper:
-    batch: {{world_size: 8, images_per_gpu: 2, rule: accumulate}}
-    patch: {{+train_dataloader: {{batch_size: 4}}}}
-"""
+def batch_study(rule: str = "accumulate") -> str:
+    """The paper's batch (8 GPUs x 2 images) under ``rule``, on a profile whose own patch
+    asks for 4 images a batch."""
+    return fake_study("batchy", axes={"lr": {"a": {}}}, profiles={"paper": {
+        "batch": {"world_size": 8, "images_per_gpu": 2, "rule": rule},
+        "patch": {"+train_dataloader": {"batch_size": 4}}}})
 
 
 def test_planned_jobs_carry_the_batch_and_world_size_is_identity(write_study, tmp_path):
-    study = load_study(write_study(STUDY))
+    study = load_study(write_study(batch_study()))
     plans = {g: plan_study(study, "paper", workspace=tmp_path, repo_root=REPO_ROOT,
                            validate_build=False, available_gpus=g) for g in (None, 2, 0)}
     (full,), (two,), (cpu,) = (plans[g].jobs for g in (None, 2, 0))
@@ -71,14 +64,14 @@ def test_planned_jobs_carry_the_batch_and_world_size_is_identity(write_study, tm
 
 
 def test_bad_batch_names_file_line_and_key(write_study):
-    path = write_study(STUDY.replace("rule: accumulate", "rule: sqrt"))
+    path = write_study(batch_study("sqrt"))
     with pytest.raises(StudyError) as err:
         load_study(path)
     assert f"{path}:" in str(err.value) and "profiles.paper.batch.rule" in str(err.value)
 
 
 def test_plan_shows_world_size_and_effective_batch(write_study, tmp_path, capsys):
-    path = write_study(STUDY)
+    path = write_study(batch_study())
     assert main(["plan", str(path), "--workspace", str(tmp_path / "ws"), "--gpus", "2"]) == 0
     out = capsys.readouterr().out
     assert "batch: world size 2 x 2 images/GPU x 4 accumulated = effective batch 16" in out

@@ -12,26 +12,12 @@ import psutil
 from mlflow.tracking import MlflowClient
 
 from orchestrator.queue import SqliteQueue
+from orchestrator.testing.studies import fake_study, timed_profile
 from orchestrator.workspace import REPO_ROOT
 
-from .conftest import FAKE_CONFIG
-
 EPOCHS = 12
-STUDY = f"""
-name: killme
-base: {FAKE_CONFIG}
-data: none
-retries: 2
-resources: {{gpus_per_job: 0, cpus_per_job: 1}}
-profiles:
-  t:
-    patch: {{job_runner.epochs: {EPOCHS}, job_runner.step_s: 0.4}}
-axes:
-  case:
-    short: {{job_runner.epochs: 2}}
-    b: {{}}
-    c: {{optim_wrapper.optimizer.lr: 0.1}}
-"""
+STUDY = fake_study("killme", retries=2, profiles=timed_profile(EPOCHS, 0.4), axes={"case": {
+    "short": {"job_runner.epochs": 2}, "b": {}, "c": {"optim_wrapper.optimizer.lr": 0.1}}})
 
 
 def orchestrator(*args: str) -> list[str]:

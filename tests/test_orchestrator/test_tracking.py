@@ -5,27 +5,14 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 from orchestrator.queue import SqliteQueue
-
-from .conftest import FAKE_CONFIG
+from orchestrator.testing.studies import fake_study, timed_profile
 
 EPOCHS = 12
-STUDY = f"""
-name: four
-base: {FAKE_CONFIG}
-data: none
-resources: {{gpus_per_job: 0, cpus_per_job: 1}}
-profiles:
-  t:
-    patch: {{job_runner.epochs: {EPOCHS}, job_runner.step_s: 0.3, +job_runner.via: visbackend}}
-axes:
-  case:
-    a: {{}}
-    b: {{optim_wrapper.optimizer.lr: 0.1}}
-    c: {{optim_wrapper.optimizer.lr: 0.2}}
-    d: {{optim_wrapper.optimizer.lr: 0.3}}
-seeds: [7]
-table: {{label: tab:four}}
-"""
+STUDY = fake_study(
+    "four", profiles=timed_profile(EPOCHS, 0.3, {"+job_runner.via": "visbackend"}),
+    axes={"case": {"a": {}, **{case: {"optim_wrapper.optimizer.lr": lr}
+                               for case, lr in zip("bcd", (0.1, 0.2, 0.3), strict=True)}}},
+    seeds=[7], table={"label": "tab:four"})
 
 
 def test_four_concurrent_jobs_lose_no_metrics(write_study, workspace, capsys):
