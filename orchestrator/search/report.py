@@ -13,18 +13,26 @@ from .space import redact
 #: Trial user attribute: the trial's MLflow run page, relative to the UI's address
 #: (``http://127.0.0.1:5000/`` + ``#/experiments/<id>/runs/<run id>``).
 MLFLOW_PAGE_ATTR = "cm.mlflow_run"
+#: The class in :mod:`optuna.importance` that evaluates parameter importances: Optuna 5's
+#: default, passed explicitly so the report names the one it used and its numbers do not
+#: move if a later Optuna changes the default.
+IMPORTANCE_EVALUATOR = "PedAnovaImportanceEvaluator"
 
 
-def best_trial(trials: Any, direction: str) -> Any:
-    """The best complete trial, or ``None`` when no complete trial is better than another.
+def best_trial(study: Any) -> Any:
+    """Optuna's best trial of ``study`` (:attr:`optuna.Study.best_trial`), or ``None`` when
+    no complete trial is better than another.
 
     Every complete trial scoring the same (say 0 AP: nothing learned in the budget) leaves
-    no best one; naming the first of them would present an arbitrary pick as a result.
+    no best one; naming the first of them would present an arbitrary pick as a result, so
+    that case is settled here before Optuna is asked.
     """
-    done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not done or (len(done) > 1 and len({t.value for t in done}) == 1):
         return None
-    return (max if direction == "maximize" else min)(done, key=lambda t: t.value)
+    return study.best_trial
 
 
 def report(sp: SearchPlan, study: Any, say: Any = _say) -> dict[str, Any]:
@@ -53,7 +61,7 @@ def report(sp: SearchPlan, study: Any, say: Any = _say) -> dict[str, Any]:
                        f"{t.user_attrs.get(JOB_ATTR, '')} |")
     out: dict[str, Any] = {"counts": counts, "folder": folder}
     done = [t for t in trials if t.state.name == "COMPLETE"]
-    best = best_trial(done, sp.spec.direction)
+    best = best_trial(study)
     tied = bool(done) and best is None  # every complete trial has the same value
     if best is not None:
         tree = without_hook(sp.best_config(best.params))
@@ -81,14 +89,14 @@ def report(sp: SearchPlan, study: Any, say: Any = _say) -> dict[str, Any]:
                       "value, so no parameter explains any difference)."]
     elif len(done) >= 2 and len(names) >= 1:
         try:
-            importances = {k: float(v) for k, v in
-                           optuna.importance.get_param_importances(study).items()}
+            importances = {k: float(v) for k, v in optuna.importance.get_param_importances(
+                study, evaluator=getattr(optuna.importance, IMPORTANCE_EVALUATOR)()).items()}
         except Exception as exc:  # noqa: BLE001 - too few or identical trials
             lines += ["", f"Parameter importances: not available ({type(exc).__name__}: "
                           f"{exc})"]
     if importances:
         lines += ["", "Parameter importances (Optuna's default evaluator, "
-                      f"{_default_evaluator()}, over {len(done)} complete trials):", ""]
+                      f"{IMPORTANCE_EVALUATOR}, over {len(done)} complete trials):", ""]
         lines += [f"- {k}: {v:.3f}" for k, v in importances.items()]
     elif len(done) < 2 and not tied:
         lines += ["", f"Parameter importances: need at least 2 complete trials "
@@ -103,18 +111,6 @@ def report(sp: SearchPlan, study: Any, say: Any = _say) -> dict[str, Any]:
     out.update(importances=importances, report=folder / "report.md", text=text)
     say(text.rstrip())
     return out
-
-
-def _default_evaluator() -> str:
-    import inspect
-
-    import optuna
-
-    src = inspect.getsource(optuna.importance.get_param_importances)
-    for name in ("PedAnovaImportanceEvaluator", "FanovaImportanceEvaluator"):
-        if f"{name}()" in src:
-            return name
-    return "default"
 
 
 def _log_report(tracker: Any, parent: str, sp: SearchPlan, rep: Mapping[str, Any],

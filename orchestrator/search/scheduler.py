@@ -241,7 +241,7 @@ class SearchScheduler(Scheduler):
     def best(self) -> Any:
         from .report import best_trial
 
-        return best_trial(self.trials(), self.sp.spec.direction)
+        return best_trial(self.study)
 
     # -------------------------------------------------------------- overrides
 

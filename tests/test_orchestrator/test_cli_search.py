@@ -30,8 +30,8 @@ def plan(write_study: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path, 
     return path, ws, sp
 
 
-def _study_with(values: list[float]) -> optuna.Study:
-    study = optuna.create_study(direction="maximize")
+def _study_with(values: list[float], direction: str = "maximize") -> optuna.Study:
+    study = optuna.create_study(direction=direction)
     dist = {"x": optuna.distributions.FloatDistribution(-1.0, 1.0)}
     for i, v in enumerate(values):
         study.add_trial(optuna.trial.create_trial(params={"x": -0.5 + 0.4 * i},
@@ -56,10 +56,10 @@ def test_all_zero_trials_name_no_best_and_no_importances(plan: tuple[Path, Path,
 
 
 def test_best_trial_rules() -> None:
-    assert best_trial(_study_with([0.3]).trials, "maximize").value == 0.3
-    assert best_trial(_study_with([0.1, 0.1]).trials, "maximize") is None
-    assert best_trial(_study_with([0.1, 0.3, 0.2]).trials, "minimize").value == 0.1
-    assert best_trial([], "maximize") is None
+    assert best_trial(_study_with([0.3])).value == 0.3
+    assert best_trial(_study_with([0.1, 0.1])) is None
+    assert best_trial(_study_with([0.1, 0.3, 0.2], "minimize")).value == 0.1
+    assert best_trial(_study_with([])) is None
 
 
 def test_trials_names_the_profiles_the_search_ran_under(
