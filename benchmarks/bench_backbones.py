@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from mmdet.registry import MODELS
 
     import centermask_mm  # noqa: F401  (registers VoVNet)
+    from benchmarks.harness.hardware import cpu_model_name
     from centermask_mm.utils import count_params
 
     if args.threads is not None:
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         input=[1, 3, args.height, args.width], warmup=args.warmup, repeats=args.repeats,
         threads=torch.get_num_threads(), device=str(device),
         hardware=(torch.cuda.get_device_name(device) if device.type == 'cuda'
-                  else platform.processor() or platform.machine()),
+                  else cpu_model_name()),
         torch=torch.__version__, python=platform.python_version(),
         results=results, ratios=ratios)
     if args.out is not None:

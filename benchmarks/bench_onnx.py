@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -330,23 +331,17 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime
     import torch
 
+    from benchmarks.harness.hardware import cpu_model_name
+
     torch.set_num_threads(args.threads)
     record: dict[str, Any] = dict(
         threads=args.threads, warmup=args.warmup, rounds=args.rounds,
         optimization=args.optimization, candidates=args.candidates,
         command="python " + " ".join([str(Path(sys.argv[0]).as_posix())] + sys.argv[1:]),
-        machine=dict(cpu=platform.processor() or platform.machine(),
-                     cores=__import__("os").cpu_count()),
+        machine=dict(cpu=cpu_model_name(), cores=os.cpu_count()),
         versions=dict(torch=torch.__version__, onnxruntime=onnxruntime.__version__,
                       python=platform.python_version()),
         uptime_before=_uptime(), models=[])
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        if names:
-            record["machine"]["cpu"] = names[0]
-    except OSError:
-        pass
     if args.coverage is not None:
         shape = tuple(args.shape) if args.shape else (320, 448)
         with tempfile.TemporaryDirectory() as tmp:

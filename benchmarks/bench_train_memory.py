@@ -77,12 +77,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / MB
-
-
 def _peak_rss_mb() -> float:
     import resource
 
@@ -105,18 +99,6 @@ def _resolve_config(spec: str) -> str:
     return str(path)
 
 
-def _without_pretrained(cfg: dict) -> None:
-    """Drop every ``Pretrained`` init_cfg in the model config (no downloads)."""
-    if isinstance(cfg, dict):
-        if isinstance(cfg.get('init_cfg'), dict) and cfg['init_cfg'].get('type') == 'Pretrained':
-            cfg['init_cfg'] = None
-        for value in cfg.values():
-            _without_pretrained(value)
-    elif isinstance(cfg, list):
-        for value in cfg:
-            _without_pretrained(value)
-
-
 def measure(name: str, config: str, args: argparse.Namespace) -> dict:
     """Build one model and measure a training step; runs inside the child process."""
     import torch
@@ -132,13 +114,15 @@ def measure(name: str, config: str, args: argparse.Namespace) -> dict:
     from mmengine.runner import load_checkpoint
 
     import centermask_mm  # noqa: F401
+    from benchmarks.harness.memory import current_rss_mb
+    from benchmarks.harness.models import strip_pretrained
 
     register_all_modules()
     device = torch.device(args.device)
-    rss_import = _rss_mb()
+    rss_import = current_rss_mb()
 
     cfg = Config.fromfile(_resolve_config(config))
-    _without_pretrained(cfg.model)
+    strip_pretrained(cfg.model)
     model = MODELS.build(cfg.model)
     model.init_weights()
     ckpts = dict(c.split('=', 1) for c in args.checkpoint)
@@ -158,7 +142,7 @@ def measure(name: str, config: str, args: argparse.Namespace) -> dict:
             torch.cuda.synchronize(device)
         return time.perf_counter() - start
 
-    rss_model = _rss_mb()
+    rss_model = current_rss_mb()
     record = dict(model=name, config=config, device=args.device,
                   input_hw=[h, w], batch=args.batch, num_gt=args.num_gt,
                   params_m=round(sum(p.numel() for p in model.parameters()) / 1e6, 2))

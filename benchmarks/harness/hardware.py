@@ -2,9 +2,13 @@
 
 Only ratios measured on one machine in one run are comparable (perf-anchors §8), so every
 result carries this record, and MLflow gets a one-line summary of it as ``cm.time_hardware``.
+The software side is mmengine's ``collect_env`` (:func:`software_env`); on top of it come
+what a latency depends on and it does not say: the CPU model, the CPUs and threads this
+process may use, the load, bf16 support, and the mmcv / mmdet versions.
 """
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from pathlib import Path
@@ -12,7 +16,11 @@ from typing import Any
 
 
 def cpu_model_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
-    """The ``model name`` of the first CPU in ``cpuinfo``, else ``platform.processor()``."""
+    """The ``model name`` of the first CPU in ``cpuinfo``, else ``platform.processor()``.
+
+    Neither psutil nor ``collect_env`` names the CPU (``platform.processor()`` is empty on
+    Linux), hence the one read of ``/proc/cpuinfo``.
+    """
     try:
         for line in Path(cpuinfo).read_text().splitlines():
             if line.startswith("model name"):
@@ -30,6 +38,26 @@ def _version(module: str) -> str | None:
     return getattr(mod, "__version__", None)
 
 
+@functools.cache
+def software_env() -> dict[str, str | None]:
+    """mmengine's ``collect_env`` record as strings, plus ``MMCV`` and ``MMDetection``
+    (None where not installed).
+
+    Keys as mmengine names them: ``sys.platform``, ``Python``, ``CUDA available``, GPUs,
+    ``CUDA_HOME`` / ``NVCC`` (CUDA only), ``GCC``, ``PyTorch``, ``PyTorch compiling details``
+    (its BLAS / oneDNN / CUDA build, which CPU latencies depend on), ``TorchVision``,
+    ``OpenCV``, ``MMEngine``. The numpy seed it also returns is state, not environment, and
+    is left out. Collected once per process (it runs ``gcc --version``).
+    """
+    from mmengine.utils.dl_utils import collect_env
+
+    env: dict[str, str | None] = {key: str(value) for key, value in collect_env().items()
+                                  if key != "numpy_random_seed"}
+    env["MMCV"] = _version("mmcv")
+    env["MMDetection"] = _version("mmdet")
+    return env
+
+
 def hardware_info(device: str = "cpu") -> dict[str, Any]:
     """Describe the machine and software a measurement on ``device`` runs with.
 
@@ -42,10 +70,12 @@ def hardware_info(device: str = "cpu") -> dict[str, Any]:
         ``torch_interop_threads``, ``load_avg`` (1/5/15 min, to judge whether the machine
         was quiet), ``gpu_name`` / ``gpu_count`` / ``cuda`` / ``cudnn`` (None on CPU),
         ``mkldnn_bf16`` (CPU bf16 support), versions of python, torch, mmcv, mmengine, mmdet,
-        and ``summary`` (the one-line ``cm.time_hardware`` tag).
+        ``platform``, ``env`` (:func:`software_env`) and ``summary`` (the one-line
+        ``cm.time_hardware`` tag).
     """
     import torch
 
+    env = dict(software_env())  # a copy: the cached record stays as collected
     try:
         affinity: int | None = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -75,10 +105,12 @@ def hardware_info(device: str = "cpu") -> dict[str, Any]:
         "mkldnn_bf16": bf16,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "torch": torch.__version__,
-        "mmcv": _version("mmcv"),
-        "mmengine": _version("mmengine"),
-        "mmdet": _version("mmdet"),
+        # The versions as collect_env reads them, under the keys the reports use.
+        "torch": env["PyTorch"],
+        "mmcv": env["MMCV"],
+        "mmengine": env["MMEngine"],
+        "mmdet": env["MMDetection"],
+        "env": env,
     }
     info["summary"] = time_hardware(info)
     return info

@@ -1,11 +1,13 @@
 """Peak memory of one phase of a benchmark: process RSS on the host, allocator peak on CUDA.
 
-Host: Linux keeps the peak resident set size (``VmHWM`` in ``/proc/self/status``) and lets a
-process reset it by writing ``5`` to ``/proc/self/clear_refs``, which gives an exact
-per-phase peak even though several models run in one process. Where that is not possible,
-a thread samples the RSS (psutil) every few milliseconds, which can miss short spikes; the
-result says which method was used. Before each phase, freed heap memory is handed back to
-the OS (glibc ``malloc_trim``) so the previous model's leftovers do not hide in the baseline.
+Host: the RSS comes from psutil. The peak is Linux's own (``VmHWM`` in ``/proc/self/status``),
+which a process can reset by writing ``5`` to ``/proc/self/clear_refs``: an exact per-phase
+peak even though several models run in one process. psutil (like ``getrusage``'s
+``ru_maxrss``) has no resettable peak, so these two ``/proc`` files are the only ones read
+here. Where that is not possible, a thread samples the RSS (psutil) every few milliseconds,
+which can miss short spikes; the result says which method was used. Before each phase,
+freed heap memory is handed back to the OS (glibc ``malloc_trim``) so the previous model's
+leftovers do not hide in the baseline.
 
 CUDA: ``torch.cuda.reset_peak_memory_stats`` then ``torch.cuda.max_memory_allocated``, the
 figure mmdet's model zoo reports.
@@ -18,15 +20,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
 
 _MB = 1024.0 * 1024.0
 
 
-def _status_kb(key: str) -> int | None:
+def _peak_rss_kb() -> int | None:
+    """``VmHWM`` of this process (KiB), None where the kernel does not report it."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
@@ -38,7 +42,7 @@ def _reset_hwm() -> bool:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         return False
-    return _status_kb("VmHWM") is not None
+    return _peak_rss_kb() is not None
 
 
 def release_memory() -> None:
@@ -53,12 +57,7 @@ def release_memory() -> None:
 
 
 def current_rss_mb() -> float:
-    """Resident set size of this process in MiB."""
-    kb = _status_kb("VmRSS")
-    if kb is not None:
-        return kb / 1024.0
-    import psutil
-
+    """Resident set size of this process in MiB (psutil)."""
     return psutil.Process().memory_info().rss / _MB
 
 
@@ -83,8 +82,6 @@ class PeakMemory:
         self._sampled_peak = 0.0
 
     def _sample(self) -> None:
-        import psutil
-
         proc = psutil.Process()
         while not self._stop.is_set():
             self._sampled_peak = max(self._sampled_peak, proc.memory_info().rss / _MB)
@@ -110,7 +107,7 @@ class PeakMemory:
         else:
             self.result["peak_cuda_mb"] = None
         if self._hwm:
-            self.result["peak_rss_mb"] = round((_status_kb("VmHWM") or 0) / 1024.0, 1)
+            self.result["peak_rss_mb"] = round((_peak_rss_kb() or 0) / 1024.0, 1)
             self.result["rss_method"] = "VmHWM"
         else:
             self._stop.set()

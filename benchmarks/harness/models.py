@@ -67,8 +67,9 @@ def resolve_config(name: str | Path) -> Path:
     return path
 
 
-def _strip_pretrained(node: Any) -> None:
-    """Drop every ``init_cfg`` that would load a checkpoint (random init, no downloads)."""
+def strip_pretrained(node: Any) -> None:
+    """Drop, in place, every ``init_cfg`` that would load a checkpoint and every ``pretrained``
+    path in a config tree (random init, no downloads)."""
     if isinstance(node, dict):
         init = node.get("init_cfg")
         inits = init if isinstance(init, list) else [init]
@@ -77,10 +78,10 @@ def _strip_pretrained(node: Any) -> None:
         if "pretrained" in node and isinstance(node.get("pretrained"), str):
             node["pretrained"] = None
         for value in node.values():
-            _strip_pretrained(value)
+            strip_pretrained(value)
     elif isinstance(node, list | tuple):
         for value in node:
-            _strip_pretrained(value)
+            strip_pretrained(value)
 
 
 def load_model_config(config: str | Path | Any) -> Any:
@@ -106,7 +107,7 @@ def load_model_config(config: str | Path | Any) -> Any:
     if "model" not in cfg:
         raise BenchConfigError(f"config {where!r} has no 'model' section")
     model_cfg = copy.deepcopy(cfg.model)
-    _strip_pretrained(model_cfg)
+    strip_pretrained(model_cfg)
     return model_cfg
 
 

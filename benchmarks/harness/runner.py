@@ -244,7 +244,7 @@ def measure_latency(model_or_config: nn.Module | Any,
                         others.append(ms - sum(timer.times.values()))
                     if count_macs:
                         # A separate run: the hooks' overhead must not reach the timings.
-                        with MacCounter(model, timer) as counter:
+                        with MacCounter(model) as counter:
                             model.test_step(fresh(batch))
                         macs = counter.macs
     finally:

@@ -35,6 +35,7 @@ The CenterMask RoI extractor's level mapping (Eq. 2) is inside ``mask_roi_extrac
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -173,56 +174,110 @@ def group_times(stage_ms: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def _macs(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> int:
-    """Multiply-accumulates of one call of a conv / deconv / linear layer (0 otherwise)."""
-    weight = getattr(module, "weight", None)
-    if not isinstance(weight, torch.Tensor) or not isinstance(output, torch.Tensor):
-        return 0
-    if isinstance(module, nn.Linear):
-        return output.numel() * module.in_features
-    if isinstance(module, nn.ConvTranspose2d):
-        x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-        return 0 if x is None else x.numel() * weight[0].numel()
-    if weight.dim() == 4 and "conv" in type(module).__name__.lower():
-        # (out, in/groups, kh, kw): every output element costs in/groups*kh*kw MACs;
-        # covers nn.Conv2d and mmcv's (modulated) deformable convs.
-        return output.numel() * weight[0].numel()
-    return 0
+def _has_macs(module: nn.Module) -> bool:
+    """Whether ``module`` holds a conv / deconv / linear layer (mmcv's convs included)."""
+    return any(isinstance(m, nn.Linear) or (isinstance(getattr(m, "weight", None), torch.Tensor)
+                                            and "conv" in type(m).__name__.lower())
+               for m in module.modules())
+
+
+def _deform_conv_macs(weight_index: int) -> Any:
+    """mmengine handle for an mmcv deformable conv: out.numel() * in/groups * kh * kw MACs.
+
+    mmengine's handles do not know mmcv's autograd functions (they trace as
+    ``prim::PythonOp``, tensor arguments only), so this one op is counted here; the weight
+    is tensor input 3 of the modulated op (x, offset, mask, weight, bias) and 2 of the
+    plain one (x, offset, weight).
+    """
+    def handle(inputs: list[Any], outputs: list[Any]) -> int:
+        from mmengine.analysis.jit_handles import get_shape
+
+        out, weight = get_shape(outputs[0]), get_shape(inputs[weight_index])
+        return math.prod(out) * math.prod(weight[1:]) if out and weight else 0
+    return handle
+
+
+def _mac_handles() -> dict[str, Any]:
+    """The operators counted as multiply-accumulates: mmengine's handles for convolutions
+    (transposed too), linear layers and matrix products, and mmcv's deformable convs.
+    Normalisation, pooling, upsampling and grid_sample are not MACs and not counted, nor
+    are RoIAlign and NMS."""
+    from mmengine.analysis import jit_handles as jh
+
+    return {"aten::_convolution": jh.conv_flop_jit, "aten::linear": jh.linear_flop_jit,
+            "aten::addmm": jh.addmm_flop_jit, "aten::matmul": jh.matmul_flop_jit,
+            "aten::mm": jh.matmul_flop_jit, "aten::bmm": jh.bmm_flop_jit,
+            "aten::einsum": jh.einsum_flop_jit,
+            "prim::PythonOp.ModulatedDeformConv2dFunction": _deform_conv_macs(3),
+            "prim::PythonOp.DeformConv2dFunction": _deform_conv_macs(2)}
+
+
+class _Call(nn.Module):
+    """One recorded call of a module, replayed without arguments (for jit tracing)."""
+
+    def __init__(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+                 ) -> None:
+        super().__init__()
+        self.module = module
+        self.args, self.kwargs = args, kwargs
+
+    def forward(self) -> Any:
+        return self.module(*self.args, **self.kwargs)
+
+
+def count_macs(module: nn.Module, args: tuple[Any, ...] = (),
+               kwargs: dict[str, Any] | None = None) -> int:
+    """Multiply-accumulates of ``module(*args, **kwargs)``, by mmengine's ``FlopAnalyzer``.
+
+    The call is jit-traced once (so its outputs must be tensors or nested tuples / lists /
+    dicts of them); see :func:`_mac_handles` for what counts. One fused multiply-add is one
+    MAC (mmengine's "flop").
+    """
+    from mmengine.analysis import FlopAnalyzer
+
+    analyzer = FlopAnalyzer(_Call(module, args, kwargs or {}), ())
+    analyzer.clear_op_handles().set_op_handle(**_mac_handles())
+    analyzer.tracer_warnings("none").unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    with torch.no_grad():
+        return int(analyzer.total())
 
 
 class MacCounter:
-    """Count conv / deconv / linear multiply-accumulates per stage of a :class:`StageTimer`.
+    """Count multiply-accumulates per stage (see :func:`count_macs` for what counts).
 
-    Forward hooks on every such layer attribute its MACs to the timer's active stage. FLOPs
-    do not depend on machine load, so they explain a latency ratio where timings are noisy.
-    RoIAlign, NMS, grid_sample and element-wise ops are not counted.
+    While active, the arguments of every call of a stage that is a module's ``forward``
+    (:data:`STAGES`) and holds conv / linear layers are recorded; on exit each call is
+    counted by :func:`count_macs` (traced once more, outside the timed runs). FLOPs do not
+    depend on machine load, so they explain a latency ratio where timings are noisy. Layers
+    run outside those stages (none in mmdet's detectors or CenterMask) are not counted.
 
     Attributes:
-        macs (dict[str, int]): MACs per stage (``'other'`` outside every stage).
+        macs (dict[str, int]): MACs per stage, after exit.
     """
 
-    def __init__(self, model: nn.Module, timer: StageTimer) -> None:
+    def __init__(self, model: nn.Module) -> None:
         self.model = model
-        self.timer = timer
         self.macs: dict[str, int] = {}
+        self._calls: list[tuple[str, nn.Module, tuple[Any, ...], dict[str, Any]]] = []
         self._handles: list[Any] = []
 
-    def _hook(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-        n = _macs(module, inputs, output)
-        if n:
-            # A stage that is itself a layer finishes its forward before forward hooks run.
-            stage = self.timer.module_stage.get(id(module)) or self.timer.active
-            self.macs[stage] = self.macs.get(stage, 0) + n
-
     def __enter__(self) -> MacCounter:
-        for module in self.model.modules():
-            if isinstance(module, nn.Linear | nn.ConvTranspose2d) or (
-                    isinstance(getattr(module, "weight", None), torch.Tensor)
-                    and "conv" in type(module).__name__.lower()):
-                self._handles.append(module.register_forward_hook(self._hook))
+        for name, path, method, _group in STAGES:
+            module = attribute_at(self.model, path)
+            if method == "forward" and isinstance(module, nn.Module) and _has_macs(module):
+                def record(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
+                           stage: str = name) -> None:
+                    self._calls.append((stage, mod, args, kwargs))
+                self._handles.append(module.register_forward_pre_hook(record,
+                                                                      with_kwargs=True))
         return self
 
     def __exit__(self, *exc: object) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        calls, self._calls = self._calls, []
+        if exc[0] is None:
+            for stage, module, args, kwargs in calls:
+                self.macs[stage] = self.macs.get(stage, 0) + count_macs(module, args, kwargs)

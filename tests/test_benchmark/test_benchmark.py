@@ -201,26 +201,39 @@ def test_stage_timer_times_are_exclusive_and_removed() -> None:
 
 
 def test_mac_counter_counts_conv_deconv_linear_per_stage() -> None:
+    from mmcv.ops import DeformConv2dPack, ModulatedDeformConv2dPack
+
     from benchmarks.harness.stages import MacCounter
 
     class Neck(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.up = nn.ConvTranspose2d(8, 4, 2, stride=2)
+            self.norm = nn.BatchNorm2d(4)  # not a MAC
             self.fc = nn.Linear(4 * 20 * 20, 5)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.fc(self.up(x).flatten(1))
+            return self.fc(self.norm(self.up(x)).flatten(1))
 
     model = nn.Module()
     model.backbone = nn.Conv2d(3, 8, 3, padding=1)
     model.neck = Neck()
-    with torch.no_grad(), StageTimer(model) as timer, MacCounter(model, timer) as counter:
+    # mmcv's deformable convs (traced as Python ops; counted by the harness's own handle)
+    model.bbox_head = nn.Sequential(ModulatedDeformConv2dPack(8, 6, 3, padding=1),
+                                    DeformConv2dPack(6, 2, 3, padding=1))
+    model.eval()
+    with torch.no_grad(), StageTimer(model) as timer, MacCounter(model) as counter:
         model.neck(model.backbone(torch.zeros(1, 3, 10, 10)))
         model.backbone(torch.zeros(1, 3, 10, 10))  # a second call adds up
+        model.bbox_head(torch.zeros(1, 8, 10, 10))
+        assert timer.stages == ["backbone", "fpn", "dense_head"]
+    # conv: out.numel() * in/groups*kh*kw (plus the offset convs of the deformable ones);
+    # deconv: in.numel() * out/groups*kh*kw; linear: out.numel() * in_features.
+    offsets = 10 * 10 * 27 * 8 * 3 * 3 + 10 * 10 * 18 * 6 * 3 * 3
     assert counter.macs == {"backbone": 2 * 8 * 10 * 10 * 3 * 3 * 3,
-                            "fpn": 8 * 10 * 10 * 4 * 2 * 2 + 4 * 20 * 20 * 5}
-    assert not model.backbone._forward_hooks  # hooks removed
+                            "fpn": 8 * 10 * 10 * 4 * 2 * 2 + 4 * 20 * 20 * 5,
+                            "dense_head": 6 * 10 * 10 * 8 * 9 + 2 * 10 * 10 * 6 * 9 + offsets}
+    assert not model.backbone._forward_pre_hooks  # hooks removed
 
 
 def test_peak_memory_sees_an_allocation() -> None:
