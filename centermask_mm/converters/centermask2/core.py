@@ -11,10 +11,11 @@ go from shape ``[1]`` to 0-d (mmcv's ``Scale``). Floating-point tensors are cast
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import pickle
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .mapping import Index, Names, Renamed, Rule, Rules, rename_state, to_tensor
 from .registry import BACKBONES, ConversionError, detect_backbone, detect_scheme
 
 BOTTOM_UP = 'backbone.bottom_up.'
@@ -31,64 +33,53 @@ PREPROCESSING_KEYS = ('pixel_mean', 'pixel_std')
 _DETECTOR_PREFIXES = ('backbone.', 'proposal_generator.', 'roi_heads.')
 
 
-def _swap_sam_channels(t: Tensor) -> Tensor:
+def _swap_sam_channels(key: str, t: Tensor) -> Tensor:
     """centermask2's SAM input is [mean, max], ours [max, mean]: swap weight dim 1."""
     if t.dim() != 4 or t.shape[1] != 2:
-        raise ConversionError(
-            f'roi_heads.mask_head.spatialAtt.conv.weight: expected shape (1, 2, k, k), '
-            f'got {tuple(t.shape)}')
+        raise ConversionError(f'{key}: expected shape (1, 2, k, k), got {tuple(t.shape)}')
     return t.flip(1).contiguous()
 
 
-def _scale_to_0d(t: Tensor) -> Tensor:
+def _scale_to_0d(key: str, t: Tensor) -> Tensor:
     """FCOS ``Scale``: detectron2 stores shape [1], mmcv's ``Scale`` a 0-d parameter."""
     if t.numel() != 1:
         raise ConversionError(f'FCOS scale: expected one value, got shape {tuple(t.shape)}')
     return t.reshape(())
 
 
-Transform = Callable[[Tensor], Tensor]
-_P = r'(?P<p>weight|bias)'
-_FCOS = r'proposal_generator\.fcos_head\.'
-_MASK = r'roi_heads\.mask_head\.'
-_IOU = r'roi_heads\.maskiou_head\.'
+_FCOS = 'proposal_generator.fcos_head.'
+_MASK = 'roi_heads.mask_head.'
+_IOU = 'roi_heads.maskiou_head.'
 
-# (pattern, our key as a function of the match, tensor transform or None). FPN levels are
-# relative to the finest lateral level present (see _fpn_offsets).
-_HEAD_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str], dict[str, int]], str],
-                        Transform | None]] = [
-    (re.compile(rf'backbone\.fpn_lateral(?P<l>\d)\.{_P}'),
-     lambda m, o: f"neck.lateral_convs.{int(m['l']) - o['first']}.conv.{m['p']}", None),
-    (re.compile(rf'backbone\.fpn_output(?P<l>\d)\.{_P}'),
-     lambda m, o: f"neck.fpn_convs.{int(m['l']) - o['first']}.conv.{m['p']}", None),
-    (re.compile(rf'backbone\.top_block\.p(?P<l>[67])\.{_P}'),
-     lambda m, o: f"neck.fpn_convs.{o['n_lateral'] + int(m['l']) - 6}.conv.{m['p']}", None),
-    # FCOS towers are Sequential(conv, GN, ReLU) * n: index 3i is conv i, 3i+1 its GN.
-    (re.compile(rf'{_FCOS}(?P<t>cls|bbox)_tower\.(?P<i>\d+)\.{_P}'),
-     lambda m, o: (f"bbox_head.{'cls' if m['t'] == 'cls' else 'reg'}_convs."
-                   f"{int(m['i']) // 3}.{('conv', 'gn')[int(m['i']) % 3]}.{m['p']}"
-                   if int(m['i']) % 3 < 2 else ''), None),
-    (re.compile(rf'{_FCOS}cls_logits\.{_P}'), lambda m, o: f"bbox_head.conv_cls.{m['p']}", None),
-    (re.compile(rf'{_FCOS}bbox_pred\.{_P}'), lambda m, o: f"bbox_head.conv_reg.{m['p']}", None),
-    (re.compile(rf'{_FCOS}ctrness\.{_P}'),
-     lambda m, o: f"bbox_head.conv_centerness.{m['p']}", None),
-    (re.compile(rf'{_FCOS}scales\.(?P<l>\d+)\.scale'),
-     lambda m, o: f"bbox_head.scales.{m['l']}.scale", _scale_to_0d),
-    (re.compile(rf'{_MASK}mask_fcn(?P<i>\d+)\.{_P}'),
-     lambda m, o: f"roi_head.mask_head.convs.{int(m['i']) - 1}.conv.{m['p']}", None),
-    (re.compile(rf'{_MASK}spatialAtt\.conv\.weight'),
-     lambda m, o: 'roi_head.mask_head.sam.conv.weight', _swap_sam_channels),
-    (re.compile(rf'{_MASK}deconv\.{_P}'), lambda m, o: f"roi_head.mask_head.upsample.{m['p']}",
-     None),
-    (re.compile(rf'{_MASK}predictor\.{_P}'),
-     lambda m, o: f"roi_head.mask_head.conv_logits.{m['p']}", None),
-    (re.compile(rf'{_IOU}maskiou_fcn(?P<i>\d+)\.{_P}'),
-     lambda m, o: f"roi_head.mask_iou_head.convs.{int(m['i']) - 1}.{m['p']}", None),
-    (re.compile(rf'{_IOU}maskiou_fc(?P<i>\d+)\.{_P}'),
-     lambda m, o: f"roi_head.mask_iou_head.fcs.{int(m['i']) - 1}.{m['p']}", None),
-    (re.compile(rf'{_IOU}maskiou\.{_P}'),
-     lambda m, o: f"roi_head.mask_iou_head.fc_mask_iou.{m['p']}", None),
-]
+
+@functools.cache
+def _head_rules(first: int, n_lateral: int) -> Rules:
+    """centermask2 head keys -> ours, for FPN laterals at levels ``first`` .. (``n_lateral``
+    of them; P6 / P7 follow them in ``neck.fpn_convs``, hence top_block before fpn_output:
+    read backwards, ``fpn_convs.{n_lateral}`` is P6)."""
+    return Rules(
+        dict(p='weight|bias', n=r'\d+', i=Index(1),
+             level=Index(first, src=r'\d'), top=Index(6 - n_lateral, src='[67]'),
+             # FCOS towers are Sequential(conv, GN, ReLU) * n: index 3i is conv i, 3i+1 its GN.
+             conv=Index(0, step=3), gn=Index(1, step=3),
+             tower=Names({'cls': 'cls', 'bbox': 'reg'})),
+        [('backbone.fpn_lateral{level}.{p}', 'neck.lateral_convs.{level}.conv.{p}'),
+         ('backbone.top_block.p{top}.{p}', 'neck.fpn_convs.{top}.conv.{p}'),
+         ('backbone.fpn_output{level}.{p}', 'neck.fpn_convs.{level}.conv.{p}'),
+         (_FCOS + '{tower}_tower.{conv}.{p}', 'bbox_head.{tower}_convs.{conv}.conv.{p}'),
+         (_FCOS + '{tower}_tower.{gn}.{p}', 'bbox_head.{tower}_convs.{gn}.gn.{p}'),
+         (_FCOS + 'cls_logits.{p}', 'bbox_head.conv_cls.{p}'),
+         (_FCOS + 'bbox_pred.{p}', 'bbox_head.conv_reg.{p}'),
+         (_FCOS + 'ctrness.{p}', 'bbox_head.conv_centerness.{p}'),
+         Rule(_FCOS + 'scales.{n}.scale', 'bbox_head.scales.{n}.scale', _scale_to_0d),
+         (_MASK + 'mask_fcn{i}.{p}', 'roi_head.mask_head.convs.{i}.conv.{p}'),
+         Rule(_MASK + 'spatialAtt.conv.weight', 'roi_head.mask_head.sam.conv.weight',
+              _swap_sam_channels),
+         (_MASK + 'deconv.{p}', 'roi_head.mask_head.upsample.{p}'),
+         (_MASK + 'predictor.{p}', 'roi_head.mask_head.conv_logits.{p}'),
+         (_IOU + 'maskiou_fcn{i}.{p}', 'roi_head.mask_iou_head.convs.{i}.{p}'),
+         (_IOU + 'maskiou_fc{i}.{p}', 'roi_head.mask_iou_head.fcs.{i}.{p}'),
+         (_IOU + 'maskiou.{p}', 'roi_head.mask_iou_head.fc_mask_iou.{p}')])
 
 
 @dataclass
@@ -117,15 +108,6 @@ class Conversion:
     preprocessing: dict[str, list[float]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     whole_model: bool = False
-
-
-def to_tensor(value: Any, key: str) -> Tensor:
-    """A torch tensor of ``value`` (tensor or numpy array); other types are an error."""
-    if isinstance(value, Tensor):
-        return value.detach().clone()
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value))
-    raise ConversionError(f'key {key!r} holds a {type(value).__name__}, not a tensor')
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -179,14 +161,12 @@ def _fpn_offsets(keys: frozenset[str]) -> dict[str, int]:
     return dict(first=levels[0] if levels else 0, n_lateral=len(levels))
 
 
-def map_head_key(key: str, offsets: Mapping[str, int]) -> tuple[str, Transform | None] | None:
-    """Our name (and tensor transform) for one non-backbone centermask2 key, or None."""
-    for pattern, name, transform in _HEAD_RULES:
-        m = pattern.fullmatch(key)
-        if m is not None:
-            new = name(m, dict(offsets))
-            return (new, transform) if new else None
-    return None
+def map_head_key(key: str, offsets: Mapping[str, int]) -> Renamed | None:
+    """Our name (and tensor transform) for one non-backbone centermask2 key, or None.
+
+    ``offsets``: ``first`` and ``n_lateral`` of :func:`_fpn_offsets`.
+    """
+    return _head_rules(offsets['first'], offsets['n_lateral']).rename(key)
 
 
 def _float32(t: Tensor) -> Tensor:
@@ -245,17 +225,8 @@ def convert_checkpoint(source: Mapping[str, Tensor], backbone_only: bool = False
         out.skipped = sorted(rest)
         rest = {}
     offsets = _fpn_offsets(frozenset(rest))
-    for key, value in rest.items():
-        mapped = map_head_key(key, offsets)
-        if mapped is None:
-            unknown.append(key)
-            continue
-        new, transform = mapped
-        if new in out.state_dict:
-            raise ConversionError(f'two source keys map to {new!r}; the second is {key!r}')
-        value = _float32(value)
-        out.state_dict[new] = transform(value) if transform is not None else value
-        out.key_map[key] = new
+    unknown += rename_state(rest, _head_rules(**offsets).rename, out.state_dict, out.key_map,
+                            tensor=lambda value, key: _float32(value))
     if unknown and ignore_unknown:
         out.skipped = sorted(out.skipped + unknown)
     elif unknown:

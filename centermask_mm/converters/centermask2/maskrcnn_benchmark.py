@@ -42,98 +42,15 @@ backbone BN ``eps=0`` instead of changing the statistics here.
 """
 from __future__ import annotations
 
-import re
-
 import torch
 from torch import Tensor
 
+from .mapping import Index, Renamed, Rule, Rules, rename_state
 from .registry import ConversionError, register_scheme
 
 DDP_PREFIX = 'module.'
-_BN = r'(?P<bn>weight|bias|running_mean|running_var)'
-_LAYER = r'backbone\.body\.layer(?P<k>[1-4])\.(?P<i>\d+)'
-_D2_BLOCK = 'backbone.bottom_up.res{s}.{i}'
-
-# (pattern on maskrcnn-benchmark keys without 'module.', template of the detectron2 key,
-# whether the tensor carries 81 classes in dim 0 and loses row 0).
-_RULES: list[tuple[re.Pattern[str], str, bool]] = [
-    # ResNet / ResNeXt body (maskrcnn-benchmark's own names).
-    (re.compile(r'backbone\.body\.stem\.conv1\.weight'),
-     'backbone.bottom_up.stem.conv1.weight', False),
-    (re.compile(rf'backbone\.body\.stem\.bn1\.{_BN}'),
-     'backbone.bottom_up.stem.conv1.norm.{bn}', False),
-    (re.compile(rf'{_LAYER}\.conv2\.offset\.(?P<p>weight|bias)'),
-     _D2_BLOCK + '.conv2_offset.{p}', False),
-    (re.compile(rf'{_LAYER}\.conv2\.conv\.weight'), _D2_BLOCK + '.conv2.weight', False),
-    (re.compile(rf'{_LAYER}\.conv(?P<j>[123])\.weight'), _D2_BLOCK + '.conv{j}.weight', False),
-    (re.compile(rf'{_LAYER}\.bn(?P<j>[123])\.{_BN}'), _D2_BLOCK + '.conv{j}.norm.{bn}', False),
-    (re.compile(rf'{_LAYER}\.downsample\.0\.weight'), _D2_BLOCK + '.shortcut.weight', False),
-    (re.compile(rf'{_LAYER}\.downsample\.1\.{_BN}'), _D2_BLOCK + '.shortcut.norm.{bn}', False),
-    # VoVNet (same module names as centermask2) and MobileNetV2 (same as centermask2).
-    (re.compile(r'backbone\.body\.(?P<rest>(stem\.stem_|stage[2-5]\.|features\.).+)'),
-     'backbone.bottom_up.{rest}', False),
-    # FPN: maskrcnn-benchmark numbers the levels from C2 (fpn_inner2 reads C3).
-    (re.compile(r'backbone\.fpn\.fpn_inner(?P<l>[234])\.(?P<p>weight|bias)'),
-     'backbone.fpn_lateral{l1}.{p}', False),
-    (re.compile(r'backbone\.fpn\.fpn_layer(?P<l>[234])\.(?P<p>weight|bias)'),
-     'backbone.fpn_output{l1}.{p}', False),
-    (re.compile(r'backbone\.fpn\.top_blocks\.(?P<b>p6|p7)\.(?P<p>weight|bias)'),
-     'backbone.top_block.{b}.{p}', False),
-    # FCOS head.
-    (re.compile(r'rpn\.head\.(?P<t>cls_tower|bbox_tower)\.(?P<n>\d+)\.(?P<p>weight|bias)'),
-     'proposal_generator.fcos_head.{t}.{n}.{p}', False),
-    (re.compile(r'rpn\.head\.(?P<m>cls_logits|bbox_pred)\.(?P<p>weight|bias)'),
-     'proposal_generator.fcos_head.{m}.{p}', False),
-    (re.compile(r'rpn\.head\.centerness\.(?P<p>weight|bias)'),
-     'proposal_generator.fcos_head.ctrness.{p}', False),
-    (re.compile(r'rpn\.head\.scales\.(?P<l>\d)\.scale'),
-     'proposal_generator.fcos_head.scales.{l}.scale', False),
-    # SAG-Mask head.
-    (re.compile(r'roi_heads\.mask\.feature_extractor\.mask_fcn(?P<i>\d)\.(?P<p>weight|bias)'),
-     'roi_heads.mask_head.mask_fcn{i}.{p}', False),
-    (re.compile(r'roi_heads\.mask\.feature_extractor\.spatialAtt\.conv\.weight'),
-     'roi_heads.mask_head.spatialAtt.conv.weight', False),
-    (re.compile(r'roi_heads\.mask\.predictor\.conv5_mask\.(?P<p>weight|bias)'),
-     'roi_heads.mask_head.deconv.{p}', False),
-    (re.compile(r'roi_heads\.mask\.predictor\.mask_fcn_logits\.(?P<p>weight|bias)'),
-     'roi_heads.mask_head.predictor.{p}', True),
-    # MaskIoU head.
-    (re.compile(r'roi_heads\.maskiou\.feature_extractor\.maskiou_fcn(?P<i>\d)\.'
-                r'(?P<p>weight|bias)'),
-     'roi_heads.maskiou_head.maskiou_fcn{i}.{p}', False),
-    (re.compile(r'roi_heads\.maskiou\.feature_extractor\.maskiou_fc(?P<i>[12])\.'
-                r'(?P<p>weight|bias)'),
-     'roi_heads.maskiou_head.maskiou_fc{i}.{p}', False),
-    (re.compile(r'roi_heads\.maskiou\.predictor\.maskiou\.(?P<p>weight|bias)'),
-     'roi_heads.maskiou_head.maskiou.{p}', True),
-]
 #: Classes including the background in maskrcnn-benchmark's COCO heads.
 NUM_CLASSES_WITH_BG = 81
-
-
-def rename(key: str) -> tuple[str, bool] | None:
-    """Map one maskrcnn-benchmark key (``module.`` stripped) to (detectron2 key, drop row 0).
-
-    Returns None when no rule matches.
-    """
-    for pattern, template, drop_background in _RULES:
-        match = pattern.fullmatch(key)
-        if match is None:
-            continue
-        groups = match.groupdict()
-        if 'k' in groups:
-            groups['s'] = str(int(groups['k']) + 1)
-        if 'l' in groups:  # FPN level: maskrcnn-benchmark counts from C2
-            groups['l1'] = str(int(groups['l']) + 1)
-        return template.format(**groups), drop_background
-    return None
-
-
-def detect(keys: frozenset[str]) -> bool:
-    """True for maskrcnn-benchmark CenterMask keys (``[module.]rpn.head.`` + ``backbone.body.``)."""
-    stripped = {k[len(DDP_PREFIX):] if k.startswith(DDP_PREFIX) else k for k in keys}
-    return (any(k.startswith('rpn.head.') for k in stripped)
-            and any(k.startswith('backbone.body.') for k in stripped))
 
 
 def _drop_background(key: str, tensor: Tensor) -> Tensor:
@@ -142,6 +59,67 @@ def _drop_background(key: str, tensor: Tensor) -> Tensor:
             f'{key}: expected {NUM_CLASSES_WITH_BG} class rows (80 COCO classes + background) '
             f'in maskrcnn-benchmark, got shape {tuple(tensor.shape)}')
     return tensor[1:].clone()
+
+
+def _add_background(key: str, tensor: Tensor) -> Tensor:
+    return torch.cat([tensor.new_zeros((1, *tensor.shape[1:])), tensor])
+
+
+# Module prefixes: maskrcnn-benchmark's (left) and centermask2's (right).
+_BODY, _BOTTOM_UP = 'backbone.body.', 'backbone.bottom_up.'
+_LAYER, _RES = _BODY + 'layer{stage}.{i}', _BOTTOM_UP + 'res{stage}.{i}'
+_FCOS, _D2_FCOS = 'rpn.head.', 'proposal_generator.fcos_head.'
+_MASK, _D2_MASK = 'roi_heads.mask.', 'roi_heads.mask_head.'
+_IOU, _D2_IOU = 'roi_heads.maskiou.', 'roi_heads.maskiou_head.'
+#: maskrcnn-benchmark key template (without 'module.') -> detectron2 key template; the two
+#: class-indexed predictors lose row 0 (the background) on the way, and get it back (zeros)
+#: on the way back (:func:`inverse`).
+RULES = Rules(
+    dict(stage=Index(-1, src='[1-4]', dst='[2-5]'),  # maskrcnn-benchmark layer{k} = res{k+1}
+         # FPN: maskrcnn-benchmark numbers the levels from C2 (fpn_inner2 reads C3).
+         level=Index(-1, src='[234]', dst='[345]'),
+         i=r'\d+', j='[123]', d=r'\d', fc='[12]', n=r'\d+', p='weight|bias',
+         bn='weight|bias|running_mean|running_var', top='p6|p7',
+         tower='cls_tower|bbox_tower', logits='cls_logits|bbox_pred',
+         # VoVNet and MobileNetV2 bodies have centermask2's module names.
+         same=r'(?:stem\.stem_|stage[2-5]\.|features\.).+'),
+    [(_BODY + 'stem.conv1.weight', _BOTTOM_UP + 'stem.conv1.weight'),
+     (_BODY + 'stem.bn1.{bn}', _BOTTOM_UP + 'stem.conv1.norm.{bn}'),
+     (_LAYER + '.conv2.offset.{p}', _RES + '.conv2_offset.{p}'),
+     Rule(_LAYER + '.conv2.conv.weight', _RES + '.conv2.weight', reversible=False),
+     (_LAYER + '.conv{j}.weight', _RES + '.conv{j}.weight'),
+     (_LAYER + '.bn{j}.{bn}', _RES + '.conv{j}.norm.{bn}'),
+     (_LAYER + '.downsample.0.weight', _RES + '.shortcut.weight'),
+     (_LAYER + '.downsample.1.{bn}', _RES + '.shortcut.norm.{bn}'),
+     (_BODY + '{same}', _BOTTOM_UP + '{same}'),
+     ('backbone.fpn.fpn_inner{level}.{p}', 'backbone.fpn_lateral{level}.{p}'),
+     ('backbone.fpn.fpn_layer{level}.{p}', 'backbone.fpn_output{level}.{p}'),
+     ('backbone.fpn.top_blocks.{top}.{p}', 'backbone.top_block.{top}.{p}'),
+     (_FCOS + '{tower}.{n}.{p}', _D2_FCOS + '{tower}.{n}.{p}'),
+     (_FCOS + '{logits}.{p}', _D2_FCOS + '{logits}.{p}'),
+     (_FCOS + 'centerness.{p}', _D2_FCOS + 'ctrness.{p}'),
+     (_FCOS + 'scales.{d}.scale', _D2_FCOS + 'scales.{d}.scale'),
+     (_MASK + 'feature_extractor.mask_fcn{d}.{p}', _D2_MASK + 'mask_fcn{d}.{p}'),
+     (_MASK + 'feature_extractor.spatialAtt.conv.weight', _D2_MASK + 'spatialAtt.conv.weight'),
+     (_MASK + 'predictor.conv5_mask.{p}', _D2_MASK + 'deconv.{p}'),
+     Rule(_MASK + 'predictor.mask_fcn_logits.{p}', _D2_MASK + 'predictor.{p}',
+          _drop_background, _add_background),
+     (_IOU + 'feature_extractor.maskiou_fcn{d}.{p}', _D2_IOU + 'maskiou_fcn{d}.{p}'),
+     (_IOU + 'feature_extractor.maskiou_fc{fc}.{p}', _D2_IOU + 'maskiou_fc{fc}.{p}'),
+     Rule(_IOU + 'predictor.maskiou.{p}', _D2_IOU + 'maskiou.{p}',
+          _drop_background, _add_background)])
+
+
+def detect(keys: frozenset[str]) -> bool:
+    """True for maskrcnn-benchmark CenterMask keys (``[module.]rpn.head.`` + ``backbone.body.``)."""
+    stripped = {k.removeprefix(DDP_PREFIX) for k in keys}
+    return (any(k.startswith('rpn.head.') for k in stripped)
+            and any(k.startswith('backbone.body.') for k in stripped))
+
+
+def _keep(value: Tensor, key: str) -> Tensor:
+    """Tensors pass as they are (the core converts them after the renaming)."""
+    return value
 
 
 def adapt(source: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -154,14 +132,12 @@ def adapt(source: dict[str, Tensor]) -> dict[str, Tensor]:
         ConversionError: If two keys map to one name or a class-indexed tensor has not 81
             rows.
     """
+    def rename(key: str) -> Renamed:
+        bare = key.removeprefix(DDP_PREFIX)
+        return RULES.rename(bare) or Renamed(bare)
+
     out: dict[str, Tensor] = {}
-    for key, tensor in source.items():
-        bare = key[len(DDP_PREFIX):] if key.startswith(DDP_PREFIX) else key
-        renamed = rename(bare)
-        new_key, drop = renamed if renamed is not None else (bare, False)
-        if new_key in out:
-            raise ConversionError(f'two source keys map to {new_key!r}; the second is {key!r}')
-        out[new_key] = _drop_background(key, tensor) if drop else tensor
+    rename_state(source, rename, out, {}, tensor=_keep)
     return out
 
 
@@ -173,69 +149,18 @@ def inverse(state: dict[str, Tensor]) -> dict[str, Tensor]:
     class-indexed predictors.
 
     Raises:
-        ConversionError: If a key has no maskrcnn-benchmark name.
+        ConversionError: If a key has no maskrcnn-benchmark name (one :func:`adapt` would
+            not rename back).
     """
-    inverse_rules = _inverse_rules()
+    def rename(key: str) -> Renamed | None:
+        renamed = RULES.rename(key, reverse=True)
+        return renamed and renamed._replace(key=DDP_PREFIX + renamed.key)
+
     out: dict[str, Tensor] = {}
-    for key, tensor in state.items():
-        for pattern, template, add_background in inverse_rules:
-            match = pattern.fullmatch(key)
-            if match is None:
-                continue
-            groups = match.groupdict()
-            if 's' in groups:
-                groups['k'] = str(int(groups['s']) - 1)
-            if 'l1' in groups:
-                groups['l'] = str(int(groups['l1']) - 1)
-            if add_background:
-                tensor = torch.cat([tensor.new_zeros((1, *tensor.shape[1:])), tensor])
-            out[DDP_PREFIX + template.format(**groups)] = tensor
-            break
-        else:
-            raise ConversionError(f'{key}: no maskrcnn-benchmark name')
+    unknown = rename_state(state, rename, out, {}, tensor=_keep)
+    if unknown:
+        raise ConversionError(f'{unknown[0]}: no maskrcnn-benchmark name')
     return out
-
-
-def _inverse_rules() -> list[tuple[re.Pattern[str], str, bool]]:
-    _s = r'(?P<s>[2-5])\.(?P<i>\d+)'
-    _b = 'backbone.body.layer{k}.{i}'
-    return [
-        (re.compile(r'backbone\.bottom_up\.stem\.conv1\.weight'),
-         'backbone.body.stem.conv1.weight', False),
-        (re.compile(rf'backbone\.bottom_up\.stem\.conv1\.norm\.{_BN}'),
-         'backbone.body.stem.bn1.{bn}', False),
-        (re.compile(rf'backbone\.bottom_up\.res{_s}\.conv2_offset\.(?P<p>weight|bias)'),
-         _b + '.conv2.offset.{p}', False),
-        (re.compile(rf'backbone\.bottom_up\.res{_s}\.conv(?P<j>[123])\.weight'),
-         _b + '.conv{j}.weight', False),
-        (re.compile(rf'backbone\.bottom_up\.res{_s}\.conv(?P<j>[123])\.norm\.{_BN}'),
-         _b + '.bn{j}.{bn}', False),
-        (re.compile(rf'backbone\.bottom_up\.res{_s}\.shortcut\.weight'),
-         _b + '.downsample.0.weight', False),
-        (re.compile(rf'backbone\.bottom_up\.res{_s}\.shortcut\.norm\.{_BN}'),
-         _b + '.downsample.1.{bn}', False),
-        (re.compile(r'backbone\.bottom_up\.(?P<rest>.+)'), 'backbone.body.{rest}', False),
-        (re.compile(r'backbone\.fpn_lateral(?P<l1>[345])\.(?P<p>weight|bias)'),
-         'backbone.fpn.fpn_inner{l}.{p}', False),
-        (re.compile(r'backbone\.fpn_output(?P<l1>[345])\.(?P<p>weight|bias)'),
-         'backbone.fpn.fpn_layer{l}.{p}', False),
-        (re.compile(r'backbone\.top_block\.(?P<b>p6|p7)\.(?P<p>weight|bias)'),
-         'backbone.fpn.top_blocks.{b}.{p}', False),
-        (re.compile(r'proposal_generator\.fcos_head\.ctrness\.(?P<p>weight|bias)'),
-         'rpn.head.centerness.{p}', False),
-        (re.compile(r'proposal_generator\.fcos_head\.(?P<rest>.+)'), 'rpn.head.{rest}', False),
-        (re.compile(r'roi_heads\.mask_head\.(?P<m>mask_fcn\d|spatialAtt\.conv)\.(?P<p>\w+)'),
-         'roi_heads.mask.feature_extractor.{m}.{p}', False),
-        (re.compile(r'roi_heads\.mask_head\.deconv\.(?P<p>weight|bias)'),
-         'roi_heads.mask.predictor.conv5_mask.{p}', False),
-        (re.compile(r'roi_heads\.mask_head\.predictor\.(?P<p>weight|bias)'),
-         'roi_heads.mask.predictor.mask_fcn_logits.{p}', True),
-        (re.compile(r'roi_heads\.maskiou_head\.(?P<m>maskiou_fcn\d|maskiou_fc[12])\.'
-                    r'(?P<p>weight|bias)'),
-         'roi_heads.maskiou.feature_extractor.{m}.{p}', False),
-        (re.compile(r'roi_heads\.maskiou_head\.maskiou\.(?P<p>weight|bias)'),
-         'roi_heads.maskiou.predictor.maskiou.{p}', True),
-    ]
 
 
 register_scheme('maskrcnn_benchmark', detect=detect, adapt=adapt)

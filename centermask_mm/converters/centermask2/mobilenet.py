@@ -30,9 +30,9 @@ from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
 
-import torch
 from torch import nn
 
+from .mapping import Renamed, rename_backbone
 from .registry import BackboneResult, ConversionError, register_backbone
 
 #: Inverted-residual blocks per mmdet layer (the ``n`` column of the table above).
@@ -123,21 +123,16 @@ def convert(source: Mapping[str, Any]) -> BackboneResult:
     raised. ``num_batches_tracked`` (0) is added for every BN. ``info`` gives
     ``out_indices`` (2, 4, 6) and whether the final 1x1 conv (``features.18``) is present.
     """
-    result = BackboneResult()
     expanded = {int(m['k']) for k in source if (m := _BLOCK_KEY.fullmatch(k)) and m['j'] == '6'}
-    for key, value in source.items():
-        if key.startswith('classifier.'):
-            result.skipped.append(key)
-            continue
+
+    def rename(key: str) -> Renamed | None:
         block = _BLOCK_KEY.fullmatch(key)
         ours = map_key(key, expanded=block is not None and int(block['k']) in expanded)
-        if ours is None:
-            result.unknown.append(key)
-            continue
-        if ours in result.state_dict:
-            raise ConversionError(f'two source keys map to {ours!r}; the second is {key!r}')
-        result.state_dict[ours] = torch.as_tensor(value)
-        result.key_map[key] = ours
+        return None if ours is None else Renamed(ours)
+
+    result = rename_backbone({k: v for k, v in source.items() if not k.startswith('classifier.')},
+                             rename)
+    result.skipped = [k for k in source if k.startswith('classifier.')]
     # Only the first block has no expansion conv, as in mmdet's MobileNetV2.
     wrong = sorted(k for k in expanded if k == 1) + sorted(
         k for k in range(2, NUM_BLOCKS + 1)
@@ -146,10 +141,6 @@ def convert(source: Mapping[str, Any]) -> BackboneResult:
         raise ConversionError(
             f'MobileNetV2 blocks {wrong} have the wrong expansion layout for mmdet\'s '
             'MobileNetV2 (only features.1 has expansion 1)')
-    for key in list(result.state_dict):
-        if key.endswith('.running_mean'):
-            counter = key[:-len('running_mean')] + 'num_batches_tracked'
-            result.state_dict.setdefault(counter, torch.tensor(0, dtype=torch.long))
     result.info = dict(type='TruncatedMobileNetV2',
                        out_indices=(2, 4, 6) if 'conv2.conv.weight' not in result.state_dict
                        else (2, 4, 6, 7))

@@ -20,54 +20,29 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
+from .mapping import Index, Rules, rename_backbone
 from .registry import BackboneResult, ConversionError, register_backbone
 
-_BN = r'(?P<bn>weight|bias|running_mean|running_var)'
-_BLOCK = r'res(?P<s>[2-5])\.(?P<i>\d+)'
-
-# (pattern on detectron2 keys, template of our key).
-_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r'stem\.conv1\.weight'), 'conv1.weight'),
-    (re.compile(rf'stem\.conv1\.norm\.{_BN}'), 'bn1.{bn}'),
-    (re.compile(rf'{_BLOCK}\.conv(?P<j>[123])\.(?P<p>weight|bias)'), 'layer{l}.{i}.conv{j}.{p}'),
-    (re.compile(rf'{_BLOCK}\.conv(?P<j>[123])\.norm\.{_BN}'), 'layer{l}.{i}.bn{j}.{bn}'),
-    (re.compile(rf'{_BLOCK}\.shortcut\.weight'), 'layer{l}.{i}.downsample.0.weight'),
-    (re.compile(rf'{_BLOCK}\.shortcut\.norm\.{_BN}'), 'layer{l}.{i}.downsample.1.{bn}'),
-    (re.compile(rf'{_BLOCK}\.conv2_offset\.(?P<p>weight|bias)'),
-     'layer{l}.{i}.conv2.conv_offset.{p}'),
-]
-# Inverse rules (our key -> detectron2 key), for tests and round trips.
-_INVERSE: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r'conv1\.weight'), 'stem.conv1.weight'),
-    (re.compile(rf'bn1\.{_BN}'), 'stem.conv1.norm.{bn}'),
-    (re.compile(r'layer(?P<l>[1-4])\.(?P<i>\d+)\.conv2\.conv_offset\.(?P<p>weight|bias)'),
-     'res{s}.{i}.conv2_offset.{p}'),
-    (re.compile(r'layer(?P<l>[1-4])\.(?P<i>\d+)\.conv(?P<j>[123])\.(?P<p>weight|bias)'),
-     'res{s}.{i}.conv{j}.{p}'),
-    (re.compile(rf'layer(?P<l>[1-4])\.(?P<i>\d+)\.bn(?P<j>[123])\.{_BN}'),
-     'res{s}.{i}.conv{j}.norm.{bn}'),
-    (re.compile(r'layer(?P<l>[1-4])\.(?P<i>\d+)\.downsample\.0\.weight'),
-     'res{s}.{i}.shortcut.weight'),
-    (re.compile(rf'layer(?P<l>[1-4])\.(?P<i>\d+)\.downsample\.1\.{_BN}'),
-     'res{s}.{i}.shortcut.norm.{bn}'),
-]
+#: detectron2 key template -> mmdet key template; read backwards by :func:`inverse_key`.
+RULES = Rules(
+    dict(stage=Index(1, src='[2-5]', dst='[1-4]'),  # detectron2 res{2..5} = mmdet layer{1..4}
+         i=r'\d+', j='[123]', p='weight|bias', bn='weight|bias|running_mean|running_var'),
+    [('stem.conv1.weight', 'conv1.weight'),
+     ('stem.conv1.norm.{bn}', 'bn1.{bn}'),
+     ('res{stage}.{i}.conv{j}.{p}', 'layer{stage}.{i}.conv{j}.{p}'),
+     ('res{stage}.{i}.conv{j}.norm.{bn}', 'layer{stage}.{i}.bn{j}.{bn}'),
+     ('res{stage}.{i}.shortcut.weight', 'layer{stage}.{i}.downsample.0.weight'),
+     ('res{stage}.{i}.shortcut.norm.{bn}', 'layer{stage}.{i}.downsample.1.{bn}'),
+     ('res{stage}.{i}.conv2_offset.{p}', 'layer{stage}.{i}.conv2.conv_offset.{p}')])
 #: mmdet ResNet depth for each number of bottleneck blocks per stage.
 _DEPTHS = {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
 
 
 def map_key(key: str) -> str | None:
     """Map one detectron2 ResNet key (``backbone.bottom_up.`` stripped) to ours, or None."""
-    for pattern, template in _RULES:
-        match = pattern.fullmatch(key)
-        if match is not None:
-            groups = match.groupdict()
-            if 's' in groups:
-                groups['l'] = str(int(groups['s']) - 1)
-            return template.format(**groups)
-    return None
+    return RULES.new_key(key)
 
 
 def inverse_key(key: str) -> str | None:
@@ -75,14 +50,7 @@ def inverse_key(key: str) -> str | None:
 
     ``num_batches_tracked`` (which detectron2's FrozenBN lacks) maps to None.
     """
-    for pattern, template in _INVERSE:
-        match = pattern.fullmatch(key)
-        if match is not None:
-            groups = match.groupdict()
-            if 'l' in groups:
-                groups['s'] = str(int(groups['l']) + 1)
-            return template.format(**groups)
-    return None
+    return RULES.new_key(key, reverse=True)
 
 
 def detect(keys: frozenset[str]) -> bool:
@@ -140,20 +108,7 @@ def convert(source: Mapping[str, Any]) -> BackboneResult:
     Unknown keys are listed, not raised. A ``num_batches_tracked`` (0) is added for every
     BN, since FrozenBN has none and a strict load expects it.
     """
-    result = BackboneResult()
-    for key, value in source.items():
-        ours = map_key(key)
-        if ours is None:
-            result.unknown.append(key)
-            continue
-        if ours in result.state_dict:
-            raise ConversionError(f'two source keys map to {ours!r}; the second is {key!r}')
-        result.state_dict[ours] = torch.as_tensor(value)
-        result.key_map[key] = ours
-    for key in list(result.state_dict):
-        if key.endswith('.running_mean'):
-            counter = key[:-len('running_mean')] + 'num_batches_tracked'
-            result.state_dict.setdefault(counter, torch.tensor(0, dtype=torch.long))
+    result = rename_backbone(source, RULES.rename)
     if not result.unknown:
         result.info = infer_kwargs(result.state_dict)
     return result

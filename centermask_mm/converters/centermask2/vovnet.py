@@ -15,39 +15,30 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import torch
 from torch import Tensor, nn
 
+from .mapping import Index, Names, Rules, rename_backbone
 from .registry import BackboneResult, ConversionError, register_backbone
 
 DETECTRON2_PREFIX = 'backbone.bottom_up.'
 
-# detectron2 unit part name -> our sub-module path inside the unit (an mmcv ConvModule
-# or DepthwiseSeparableConvModule). FrozenBN ("norm") becomes ConvModule's "bn".
-_PARTS = {
-    'conv': 'conv',
-    'norm': 'bn',
-    'dw_conv3x3': 'depthwise_conv.conv',
-    'pw_conv1x1': 'pointwise_conv.conv',
-    'pw_norm': 'pointwise_conv.bn',
-    'conv_offset': 'conv.conv_offset',  # DCN offset/mask conv lives inside our DCN conv
-}
-_PART = '(?P<part>conv|norm|dw_conv3x3|pw_conv1x1|pw_norm|conv_offset)'
-_PARAM = r'(?P<param>weight|bias|running_mean|running_var|num_batches_tracked)'
-_OSA = r'stage(?P<s>[2-5])\.OSA(?P=s)_(?P<b>\d+)'
-
-# (pattern on detectron2 keys, template of our key); templates use the named groups.
-_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf'stem\.stem_(?P<u>[123])/{_PART}\.{_PARAM}'), 'stem.{u0}.{part}.{param}'),
-    (re.compile(rf'{_OSA}\.layers\.(?P<l>\d+)\.OSA(?P=s)_(?P=b)_(?P=l)/{_PART}\.{_PARAM}'),
-     'stage{s}.osa{b}.layers.{l}.{part}.{param}'),
-    (re.compile(rf'{_OSA}\.conv_reduction\.OSA(?P=s)_(?P=b)_reduction_0/{_PART}\.{_PARAM}'),
-     'stage{s}.osa{b}.reduction.{part}.{param}'),
-    (re.compile(rf'{_OSA}\.concat\.OSA(?P=s)_(?P=b)_concat/{_PART}\.{_PARAM}'),
-     'stage{s}.osa{b}.concat.{part}.{param}'),
-    (re.compile(rf'{_OSA}\.ese\.fc\.(?P<param>weight|bias)'), 'stage{s}.osa{b}.attn.fc.{param}'),
-]
+#: detectron2 key template -> ours. ``part``: the detectron2 unit part -> our sub-module
+#: inside the unit (an mmcv ConvModule or DepthwiseSeparableConvModule); FrozenBN ("norm")
+#: becomes ConvModule's "bn" and the DCN offset/mask conv lives inside our DCN conv.
+RULES = Rules(
+    dict(u=Index(1, src='[123]'), s='[2-5]', b=r'\d+', l=r'\d+',
+         part=Names({'conv': 'conv', 'norm': 'bn', 'dw_conv3x3': 'depthwise_conv.conv',
+                     'pw_conv1x1': 'pointwise_conv.conv', 'pw_norm': 'pointwise_conv.bn',
+                     'conv_offset': 'conv.conv_offset'}),
+         param='weight|bias|running_mean|running_var|num_batches_tracked', wb='weight|bias'),
+    [('stem.stem_{u}/{part}.{param}', 'stem.{u}.{part}.{param}'),
+     ('stage{s}.OSA{s}_{b}.layers.{l}.OSA{s}_{b}_{l}/{part}.{param}',
+      'stage{s}.osa{b}.layers.{l}.{part}.{param}'),
+     ('stage{s}.OSA{s}_{b}.conv_reduction.OSA{s}_{b}_reduction_0/{part}.{param}',
+      'stage{s}.osa{b}.reduction.{part}.{param}'),
+     ('stage{s}.OSA{s}_{b}.concat.OSA{s}_{b}_concat/{part}.{param}',
+      'stage{s}.osa{b}.concat.{part}.{param}'),
+     ('stage{s}.OSA{s}_{b}.ese.fc.{wb}', 'stage{s}.osa{b}.attn.fc.{wb}')])
 
 
 #: Result of :func:`convert_state_dict` (the registry's backbone result).
@@ -56,17 +47,7 @@ ConversionResult = BackboneResult
 
 def map_key(key: str) -> str | None:
     """Map one detectron2 backbone key (prefix already stripped) to ours, or None."""
-    for pattern, template in _RULES:
-        match = pattern.fullmatch(key)
-        if match is None:
-            continue
-        groups = match.groupdict()
-        if 'part' in groups:
-            groups['part'] = _PARTS[groups['part']]
-        if 'u' in groups:
-            groups['u0'] = str(int(groups['u']) - 1)
-        return template.format(**groups)
-    return None
+    return RULES.new_key(key)
 
 
 def convert_state_dict(source: Mapping[str, Any]) -> ConversionResult:
@@ -81,29 +62,11 @@ def convert_state_dict(source: Mapping[str, Any]) -> ConversionResult:
         ``num_batches_tracked`` (0) is added for every BN, since detectron2's FrozenBN
         has none and ``load_state_dict(strict=True)`` expects it.
     """
-    result = ConversionResult()
-    if any(k.startswith(DETECTRON2_PREFIX) for k in source):
-        backbone = {}
-        for key, value in source.items():
-            if key.startswith(DETECTRON2_PREFIX):
-                backbone[key[len(DETECTRON2_PREFIX):]] = value
-            else:
-                result.skipped.append(key)
-    else:
-        backbone = dict(source)
-    for key, value in backbone.items():
-        new_key = map_key(key)
-        if new_key is None:
-            result.unknown.append(key)
-            continue
-        if new_key in result.state_dict:
-            raise ConversionError(f'two source keys map to {new_key!r}; the second is {key!r}')
-        result.state_dict[new_key] = _to_tensor(value, key)
-        result.key_map[key] = new_key
-    for key in list(result.state_dict):
-        if key.endswith('.bn.running_mean'):
-            counter = key[:-len('running_mean')] + 'num_batches_tracked'
-            result.state_dict.setdefault(counter, torch.tensor(0, dtype=torch.long))
+    if not any(k.startswith(DETECTRON2_PREFIX) for k in source):
+        return rename_backbone(source, RULES.rename)
+    result = rename_backbone({k.removeprefix(DETECTRON2_PREFIX): v for k, v in source.items()
+                              if k.startswith(DETECTRON2_PREFIX)}, RULES.rename)
+    result.skipped = [k for k in source if not k.startswith(DETECTRON2_PREFIX)]
     return result
 
 
@@ -149,14 +112,6 @@ def infer_backbone_kwargs(state_dict: Mapping[str, Tensor]) -> dict[str, Any]:
         any(k.startswith(f'stage{s}.') and '.conv_offset.' in k for k in state_dict)
         for s in range(2, 6))
     return dict(arch=arch, attention=attention, stage_with_dcn=stage_with_dcn)
-
-
-def _to_tensor(value: Any, key: str) -> Tensor:
-    if isinstance(value, Tensor):
-        return value.detach().clone()
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value))
-    raise ConversionError(f'key {key!r} holds a {type(value).__name__}, not a tensor')
 
 
 def detect(keys: frozenset[str]) -> bool:
