@@ -7,6 +7,17 @@ import sys
 from .core import convert_file
 from .registry import ConversionError
 
+#: The CLI's options: :func:`convert_file`'s keyword arguments, each forwarded by its name.
+OPTIONS = {
+    '--config': dict(help='project config of the matching model: the result must load into '
+                          'it with no missing, unexpected or mis-shaped key'),
+    '--backbone-only': dict(action='store_true',
+                            help='convert only backbone.bottom_up.* of a detector checkpoint'),
+    '--prefix': dict(default='', help="prefix for output keys, e.g. 'backbone.' (default: none)"),
+    '--ignore-unknown': dict(action='store_true',
+                             help='drop keys that match no rule instead of failing'),
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     """Convert one checkpoint; returns the process exit status (1 on a conversion error)."""
@@ -16,26 +27,19 @@ def main(argv: list[str] | None = None) -> int:
                     'or an ImageNet backbone) into an mmdet checkpoint for this project.')
     parser.add_argument('src', help='source checkpoint (.pth or detectron2 .pkl)')
     parser.add_argument('dst', help='output .pth ({"state_dict", "meta"})')
-    parser.add_argument('--config', help='project config of the matching model: the result '
-                        'must load into it with no missing, unexpected or mis-shaped key')
-    parser.add_argument('--backbone-only', action='store_true',
-                        help='convert only backbone.bottom_up.* of a detector checkpoint')
-    parser.add_argument('--prefix', default='',
-                        help="prefix for output keys, e.g. 'backbone.' (default: none)")
-    parser.add_argument('--ignore-unknown', action='store_true',
-                        help='drop keys that match no rule instead of failing')
-    args = parser.parse_args(argv)
+    for flag, kwargs in OPTIONS.items():
+        parser.add_argument(flag, **kwargs)
+    options = vars(parser.parse_args(argv))
+    src, dst = options.pop('src'), options.pop('dst')
     try:
-        meta = convert_file(args.src, args.dst, config=args.config,
-                            backbone_only=args.backbone_only, prefix=args.prefix,
-                            ignore_unknown=args.ignore_unknown)
+        meta = convert_file(src, dst, **options)
     except ConversionError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     what = 'whole model' if meta['whole_model'] else 'backbone'
     print(f"converted {meta['converted']} tensors ({what}, {meta['family']} "
           f"{meta['backbone']}, scheme {meta['scheme']}), skipped {meta['skipped']}"
-          f"{', checked against ' + meta['config'] if meta['config'] else ''} -> {args.dst}")
+          f"{', checked against ' + meta['config'] if meta['config'] else ''} -> {dst}")
     return 0
 
 
