@@ -11,6 +11,7 @@ converted weights compute the same function in the project's backbones, so a wro
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,17 @@ def centermask2_mobilenet_v2(x: Tensor, sd: dict[str, Tensor], eps: float = 1e-5
     return outs
 
 
+def assert_same_function(backbone: Callable[[Tensor], list[Tensor]],
+                         reference: Callable[[Tensor], list[Tensor]], seed: int) -> None:
+    """``backbone`` gives ``reference``'s feature maps on one random 64x96 image."""
+    x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        expected, got = reference(x), backbone(x)
+    for e, g in zip(expected, got, strict=True):
+        assert g.shape == e.shape
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+
+
 def bottom_up(ckpt: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k[len(BOTTOM_UP):]: v for k, v in ckpt.items() if k.startswith(BOTTOM_UP)}
 
@@ -204,13 +216,9 @@ def test_resnet_whole_checkpoint_round_trips_and_computes_detectron2s_function(c
     loaded = load_strict(CFG / config, conversion.state_dict)
 
     stride_in_1x1, eps = RESNET_CONFIGS[config]
-    x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        expected = detectron2_resnet(x, bottom_up(ckpt), stride_in_1x1, eps=eps)
-        got = loaded.backbone(x)
-    for e, g in zip(expected, got, strict=True):
-        assert g.shape == e.shape
-        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+    assert_same_function(
+        loaded.backbone, lambda x: detectron2_resnet(x, bottom_up(ckpt), stride_in_1x1, eps=eps),
+        seed=1)
 
 
 def test_resnet_style_matters_for_the_function():
@@ -315,13 +323,9 @@ def test_mobilenet_v2_round_trips_and_computes_centermask2s_function(config):
     assert_same(conversion.state_dict, ours)
     loaded = load_strict(CFG / config, conversion.state_dict)
 
-    x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        expected = centermask2_mobilenet_v2(x, backbone, eps=MNV2_CONFIGS[config])
-        got = loaded.backbone(x)
-    for e, g in zip(expected, got, strict=True):
-        assert g.shape == e.shape
-        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
+    assert_same_function(
+        loaded.backbone, lambda x: centermask2_mobilenet_v2(x, backbone, eps=MNV2_CONFIGS[config]),
+        seed=2)
 
 
 def test_mobilenet_v2_imagenet_file_keeps_the_last_conv_and_skips_the_classifier():
