@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -21,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 from orchestrator.queue import SqliteQueue
+from orchestrator.testing.studies import fake_study
 
 pytestmark = pytest.mark.ddp
 
@@ -29,23 +31,16 @@ RTOL = 1e-5
 STEPS = 16  # 32 samples / effective batch 4 x 2 epochs
 
 
-def study(name: str, extra_profiles: str = "") -> str:
-    return f"""
-name: {name}
-base: {CONFIG}
-data: none
-retries: 1
-resources: {{gpus_per_job: 0, cpus_per_job: 1}}
-axes:
-  toy:
-    mlp: {{}}
-profiles:
-  two:
-    resources: {{gpus_per_job: 0, procs_per_job: 2, cpus_per_job: 1}}
-  one:
-    patch: {{train_dataloader.batch_size: 4}}
-{extra_profiles}
-"""
+#: A job of two data-parallel processes on the CPU.
+TWO_RANKS = {"gpus_per_job": 0, "procs_per_job": 2, "cpus_per_job": 1}
+
+
+def study(name: str, extra_profiles: dict[str, Any] | None = None) -> str:
+    """The DDP toy, retried once: profile ``two`` (2 ranks x batch 2), ``one`` (1 process x
+    batch 4) and ``extra_profiles``."""
+    return fake_study(name, base=CONFIG, retries=1, axes={"toy": {"mlp": {}}}, profiles={
+        "two": {"resources": TWO_RANKS}, "one": {"patch": {"train_dataloader.batch_size": 4}},
+        **(extra_profiles or {})})
 
 
 def run(study_file: Path, ws: Path, *args: str) -> int:
@@ -120,11 +115,8 @@ def test_a_killed_rank_fails_the_attempt_and_the_retry_resumes(write_study, work
     job fails cleanly (no survivor), the retry resumes from epoch 1's checkpoint and ends
     with the same losses as an uninterrupted run."""
     ws = workspace
-    path = write_study(study("ddp-kill", """
-  two-kill:
-    resources: {gpus_per_job: 0, procs_per_job: 2, cpus_per_job: 1}
-    patch: {+model.fail_rank: 1, +model.fail_iter: 12}
-"""))
+    path = write_study(study("ddp-kill", {"two-kill": {
+        "resources": TWO_RANKS, "patch": {"+model.fail_rank": 1, "+model.fail_iter": 12}}}))
     assert run(path, ws, "--profile", "two-kill") == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     assert "FAILED" in out and "retrying (attempt 2/2)" in out
@@ -153,10 +145,8 @@ def test_two_nccl_ranks_on_two_gpus(write_study, workspace, capsys):
     if not torch.cuda.is_available() or torch.cuda.device_count() < 2:
         pytest.skip("needs 2 CUDA GPUs (NCCL wants one GPU per rank)")
     ws = workspace
-    path = write_study(study("ddp-gpu", """
-  gpu2:
-    resources: {gpus_per_job: 2, cpus_per_job: 1}
-"""))
+    path = write_study(study("ddp-gpu", {"gpu2": {"resources": {"gpus_per_job": 2,
+                                                                "cpus_per_job": 1}}}))
     assert run(path, ws, "--profile", "gpu2") == 0, capsys.readouterr().out
     (two,) = job_runs(ws, "ddp-gpu", "gpu2")
     assert two.data.params["cm.world_size"] == "2"
@@ -184,10 +174,8 @@ def test_ray_runs_a_jobs_ranks_in_one_task(ray_executor, tmp_path):
 @pytest.mark.parametrize("executor", ["local", "ray"])
 def test_several_nodes_need_slurm_and_nothing_is_queued(write_study, workspace, capsys,
                                                         executor):
-    path = write_study(study("ddp-nodes", """
-  nodes:
-    resources: {gpus_per_job: 0, procs_per_job: 2, nodes_per_job: 2}
-"""))
+    path = write_study(study("ddp-nodes", {"nodes": {"resources": {
+        "gpus_per_job": 0, "procs_per_job": 2, "nodes_per_job": 2}}}))
     assert main(["run", str(path), "--workspace", str(workspace), "--profile", "nodes",
                  "--executor", executor]) == 2
     out = capsys.readouterr().out

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -22,22 +21,10 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.queue import SqliteQueue
 from orchestrator.testing.faults import WINDOWS, fault_env
-from orchestrator.testing.studies import FAKE_CONFIG
+from orchestrator.testing.studies import fake_study, timed_profile
 from orchestrator.workspace import REPO_ROOT
 
-STUDY = f"""
-name: faults
-base: {FAKE_CONFIG}
-data: none
-retries: 0
-resources: {{gpus_per_job: 0, cpus_per_job: 1}}
-profiles:
-  t:
-    patch: {{job_runner.epochs: 2, job_runner.step_s: 0.01}}
-axes:
-  case:
-    a: {{}}
-"""
+STUDY = fake_study("faults", retries=0, profiles=timed_profile(2, 0.01), axes={"case": {"a": {}}})
 
 # The mmengine checkpoint window needs a real training: see test_faults_checkpoint.py.
 FAKE_WINDOWS = sorted(set(WINDOWS) - {"checkpoint.before_rename"})
@@ -51,7 +38,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from orchestrator.study.reader import load_study
 
     root = tmp_path_factory.mktemp("planned")
-    (root / "study.yaml").write_text(textwrap.dedent(STUDY).lstrip())
+    (root / "study.yaml").write_text(STUDY)
     plan_study(load_study(root / "study.yaml"), None, workspace=root, repo_root=REPO_ROOT)
     return root / "cache"
 

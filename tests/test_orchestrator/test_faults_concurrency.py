@@ -2,6 +2,7 @@
 deterministic failures."""
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -12,22 +13,16 @@ import pytest
 from orchestrator.cli import main
 from orchestrator.executors import Outcome
 from orchestrator.job.worker import DeterministicJobError, deterministic
-from orchestrator.queue import FAILED, NewJob, SqliteQueue
+from orchestrator.queue import JobState, NewJob, SqliteQueue
 from orchestrator.run.scheduler import _error_text
 from orchestrator.run.study_lock import StudyBusy, hold_study_version
-from orchestrator.testing.studies import FAKE_CONFIG
+from orchestrator.testing.studies import fake_search_study, fake_study
 from orchestrator.workspace import REPO_ROOT
 
-STUDY = f"""
-name: twice
-base: {FAKE_CONFIG}
-data: none
-resources: {{gpus_per_job: 0, cpus_per_job: 1}}
-axes:
-  lr:
-    a: {{}}
-    b: {{optim_wrapper.optimizer.lr: {{lr}}}}
-"""
+
+def twice(lr: float) -> str:
+    """Study ``twice``: one version per learning rate of its level ``b``."""
+    return fake_study("twice", axes={"lr": {"a": {}, "b": {"optim_wrapper.optimizer.lr": lr}}})
 
 
 def test_mlflow_store_created_by_three_processes_at_once(tmp_path):
@@ -51,8 +46,8 @@ def test_mlflow_store_created_by_three_processes_at_once(tmp_path):
 def test_one_version_of_a_study_at_a_time(tmp_path, write_study, workspace, capsys):
     """D8: a second version of a running study is refused with both versions named, and
     queues nothing; the same version may join; a dead run's lock is gone with it."""
-    v1 = write_study(STUDY.replace("{lr}", "0.1"), "v1.yaml")
-    v2 = write_study(STUDY.replace("{lr}", "0.2"), "v2.yaml")
+    v1 = write_study(twice(0.1), "v1.yaml")
+    v2 = write_study(twice(0.2), "v2.yaml")
     locks = workspace / "locks"
     held = hold_study_version(locks, "twice", v1, "default")
     again = hold_study_version(locks, "twice", v1, "default")  # same version: shares
@@ -75,8 +70,8 @@ def test_one_version_of_a_study_at_a_time(tmp_path, write_study, workspace, caps
 
 
 def test_a_killed_holder_leaves_no_lock(tmp_path, write_study):
-    v1 = write_study(STUDY.replace("{lr}", "0.1"), "v1.yaml")
-    v2 = write_study(STUDY.replace("{lr}", "0.2"), "v2.yaml")
+    v1 = write_study(twice(0.1), "v1.yaml")
+    v2 = write_study(twice(0.2), "v2.yaml")
     code = ("import sys, os, signal\n"
             "from pathlib import Path\n"
             "from orchestrator.run.study_lock import hold_study_version\n"
@@ -95,7 +90,7 @@ def test_status_shows_whole_error_messages(workspace, capsys):
     error = ("AnnotationError: data/toy/annotations/instances_train.json: annotations[17] "
              "(id=18, image_id=3) has unknown category_id 99 (categories are 1..6); "
              "fix the file or regenerate it\nsecond line: the end matters")
-    queue.finish("j0", "me", FAILED, error)
+    queue.finish("j0", "me", JobState.FAILED, error)
     assert main(["status", "s", "--workspace", str(workspace)]) == 0
     out = capsys.readouterr().out
     assert "has unknown category_id 99 (categories are 1..6); fix the file or regenerate it" \
@@ -128,7 +123,7 @@ def test_deterministic_failures_are_not_retried(tmp_path):
 
 
 def test_study_lock_files_live_in_the_workspace(tmp_path, write_study):
-    v1 = write_study(STUDY.replace("{lr}", "0.1"))
+    v1 = write_study(twice(0.1))
     lock = hold_study_version(tmp_path / "locks", "twice", v1, "default")
     info = json.loads(Path(lock.path).read_text())
     assert info["file"] == str(v1) and info["profile"] == "default"
@@ -158,11 +153,9 @@ def test_a_fresh_queue_opened_by_many_at_once(tmp_path):
 def test_a_search_takes_the_same_version_lock(write_study, workspace, capsys):
     """D8 for search studies: a second version of a running search is refused before it
     asks Optuna for any trial."""
-    from orchestrator.testing.studies import fake_search_study
-
-    text = fake_search_study("search-twice", n_trials=2, seed=0, epochs=1, step_s=0.0)
-    v1 = write_study(text, "s1.yaml")
-    v2 = write_study(text.replace("n_trials: 2", "n_trials: 3"), "s2.yaml")
+    search = functools.partial(fake_search_study, "search-twice", seed=0, epochs=1, step_s=0.0)
+    v1 = write_study(search(n_trials=2), "s1.yaml")
+    v2 = write_study(search(n_trials=3), "s2.yaml")  # another version
     held = hold_study_version(workspace / "locks", "search-twice", v1, "t")
     try:
         rc = main(["run", str(v2), "--profile", "t", "--workspace", str(workspace)])

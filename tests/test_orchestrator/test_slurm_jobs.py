@@ -24,7 +24,7 @@ from orchestrator.cli import main
 from orchestrator.executors import handle_key
 from orchestrator.executors.slurm import query
 from orchestrator.queue import SqliteQueue
-from orchestrator.testing.studies import FAKE_CONFIG
+from orchestrator.testing.studies import fake_study, timed_profile
 from orchestrator.workspace import REPO_ROOT
 
 pytestmark = pytest.mark.slurm
@@ -32,20 +32,10 @@ pytestmark = pytest.mark.slurm
 EPOCHS = 8
 
 
-def fake_study(name: str) -> str:
-    return f"""
-name: {name}
-base: {FAKE_CONFIG}
-data: none
-retries: 2
-resources: {{gpus_per_job: 0, cpus_per_job: 1}}
-axes:
-  case:
-    a: {{}}
-profiles:
-  t:
-    patch: {{job_runner.epochs: {EPOCHS}, job_runner.step_s: 0.5}}
-"""
+def slurm_study(name: str, epochs: int = EPOCHS, step_s: float = 0.5) -> str:
+    """One fake job of ``epochs`` x ``step_s`` seconds (profile ``t``), retried twice."""
+    return fake_study(name, retries=2, axes={"case": {"a": {}}},
+                      profiles=timed_profile(epochs, step_s))
 
 
 def orchestrator(*args: str) -> list[str]:
@@ -81,7 +71,7 @@ def running_job(ws: Path, study: str, proc: subprocess.Popen[bytes], log: Path,
 
 def test_sigkill_orchestrator_slurm_job_survives_and_is_adopted(write_study, workspace,
                                                                 tmp_path, slurm_cluster):  # noqa: F811
-    ws, path = workspace, write_study(fake_study("adopt"))
+    ws, path = workspace, write_study(slurm_study("adopt"))
     first = start(path, ws, tmp_path / "first.log")
     job_id, sid = running_job(ws, "adopt", first, tmp_path / "first.log", min_epoch=2)
     os.kill(first.pid, signal.SIGKILL)
@@ -119,8 +109,7 @@ def test_a_slurm_job_that_ended_while_no_orchestrator_ran_is_recorded(
     """Killed orchestrator, the job finishes alone; the rerun adopts the ended Slurm job by
     its handle and records it from its exit status and result.json: nothing runs again."""
     ws = workspace
-    path = write_study(fake_study("alone").replace(f"epochs: {EPOCHS}, job_runner.step_s: 0.5",
-                                                   "epochs: 4, job_runner.step_s: 1.0"))
+    path = write_study(slurm_study("alone", epochs=4, step_s=1.0))
     first = start(path, ws, tmp_path / "first.log")
     job_id, sid = running_job(ws, "alone", first, tmp_path / "first.log")
     os.kill(first.pid, signal.SIGKILL)
@@ -140,7 +129,7 @@ def test_a_slurm_job_that_ended_while_no_orchestrator_ran_is_recorded(
 
 def test_cancel_during_a_slurm_job(write_study, workspace, tmp_path, slurm_cluster,  # noqa: F811
                                    capsys):
-    ws, path = workspace, write_study(fake_study("cancelme"))
+    ws, path = workspace, write_study(slurm_study("cancelme"))
     # 1) An orchestrator runs the study: cancel -> its heartbeat scancels the job.
     first = start(path, ws, tmp_path / "first.log")
     job_id, sid = running_job(ws, "cancelme", first, tmp_path / "first.log")
@@ -174,18 +163,11 @@ def test_cancel_during_a_slurm_job(write_study, workspace, tmp_path, slurm_clust
 @pytest.mark.ddp
 def test_two_rank_ddp_toy_job_under_srun(write_study, workspace, slurm_cluster,  # noqa: F811
                                          capsys):
-    from .test_ddp import CONFIG, job_runs
+    from .test_ddp import CONFIG, TWO_RANKS, job_runs
 
     ws = workspace
-    path = write_study(f"""
-name: ddp-slurm
-base: {CONFIG}
-data: none
-resources: {{gpus_per_job: 0, procs_per_job: 2, cpus_per_job: 1}}
-axes:
-  toy:
-    mlp: {{}}
-""")
+    path = write_study(fake_study("ddp-slurm", base=CONFIG, resources=TWO_RANKS,
+                                  axes={"toy": {"mlp": {}}}))
     rc = main(["run", str(path), "--workspace", str(ws), "--latency-images", "0",
                "--executor", "slurm"])
     out = capsys.readouterr().out
