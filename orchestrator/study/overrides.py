@@ -29,7 +29,8 @@ import yaml
 
 from .configs import patch_key_path
 from .errors import Problem, StudyError
-from .reader import KINDS, Axis, Level, Study, _StudyLoader, combinations
+from .loading import StudyLoader
+from .reader import KINDS, Axis, Level, Study, combinations
 
 #: The ``file`` of problems found in command-line overrides (as :meth:`Study.problem`).
 COMMAND_LINE = "command line"
@@ -62,7 +63,7 @@ def _split_values(text: str) -> list[str]:
 
 def _value(text: str, option: str, problems: list[Problem]) -> Any:
     try:
-        return yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=StudyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         problems.append(_problem(option, f"value {text!r} is not valid YAML: "
                                          f"{str(exc).splitlines()[0]}"))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.study import reader
+from orchestrator.study import profiles
 from orchestrator.study.errors import StudyError
 from orchestrator.study.plan import plan_study
 from orchestrator.study.reader import load_study
@@ -59,7 +59,7 @@ def test_included_profile_plans_the_jobs_of_the_inlined_one(study, tmp_path):
 
 
 def test_profile_keys_win_and_sections_merge_key_by_key(write_study, tmp_path, monkeypatch):
-    monkeypatch.setattr(reader, "PROFILES_DIR", tmp_path / "profiles")
+    monkeypatch.setattr(profiles, "PROFILES_DIR", tmp_path / "profiles")
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "a.yaml").write_text(
         "data: toy\nseeds: [1, 2]\nresources: {gpus_per_job: 0.5, cpus_per_job: 2}\n"
@@ -82,7 +82,7 @@ def test_profile_keys_win_and_sections_merge_key_by_key(write_study, tmp_path, m
 
 
 def test_bad_includes_name_the_file_and_line(write_study, tmp_path, monkeypatch):
-    monkeypatch.setattr(reader, "PROFILES_DIR", tmp_path / "profiles")
+    monkeypatch.setattr(profiles, "PROFILES_DIR", tmp_path / "profiles")
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "bad.yaml").write_text("data: toy\nbogus: 1\n")
     path = write_study("""
@@ -103,7 +103,7 @@ def test_bad_includes_name_the_file_and_line(write_study, tmp_path, monkeypatch)
 
 def test_a_problem_in_an_included_patch_names_the_included_file(write_study, tmp_path,
                                                                  monkeypatch):
-    monkeypatch.setattr(reader, "PROFILES_DIR", tmp_path / "profiles")
+    monkeypatch.setattr(profiles, "PROFILES_DIR", tmp_path / "profiles")
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "typo.yaml").write_text("override:\n  model.no_such_key: 1\n")
     study = load_study(write_study("""
