@@ -19,6 +19,9 @@ from typing import Any
 from analysis import cli as analysis_cli
 from benchmarks.harness import cli as bench_cli
 
+from .run.study_lock import StudyBusy
+from .study.errors import StudyError
+
 Arguments = Callable[[argparse.ArgumentParser], None]
 
 
@@ -148,17 +151,18 @@ class Command:
 
 
 _RUN = "orchestrator.run.commands"
+_QUEUE = "orchestrator.run.queue_commands"
 COMMANDS: tuple[Command, ...] = (
     Command("run", "plan, queue and run a study (resumes; idempotent)", _run_args,
-            f"{_RUN}:cmd_run"),
+            "orchestrator.run.run_command:cmd_run"),
     Command("plan", "dry run: jobs, config diffs, hashes, cache hits, time estimates",
-            _plan_args, f"{_RUN}:cmd_plan"),
+            _plan_args, "orchestrator.run.plan_command:cmd_plan"),
     Command("status", "jobs of a study (or every study) in the queue", _status_args,
-            f"{_RUN}:cmd_status"),
+            f"{_QUEUE}:cmd_status"),
     Command("cancel", "cancel a study's queued and running jobs", _cancel_args,
-            f"{_RUN}:cmd_cancel"),
+            f"{_QUEUE}:cmd_cancel"),
     Command("retry", "requeue failed (or cancelled) jobs of a study", _retry_args,
-            f"{_RUN}:cmd_retry"),
+            f"{_QUEUE}:cmd_retry"),
     Command("ui", "MLflow UI on 127.0.0.1 over the workspace's store", _ui_args,
             f"{_RUN}:cmd_ui"),
     Command("data", "data sets: 'data toy --out DIR' writes the toy set", _data_args,
@@ -204,12 +208,17 @@ def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentPar
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command ``argv`` names; its exit status (2: the study was rejected or is being
+    run in another version -- the message says which, and nothing was queued)."""
     args = build_parser().parse_args(argv)
     try:
         return int(_action(args.action)(args) or 0)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except (StudyError, StudyBusy) as exc:
+        print(exc, flush=True)
+        return 2
 
 
 if __name__ == "__main__":

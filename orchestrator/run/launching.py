@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,26 @@ if TYPE_CHECKING:
     from ..executors import Executor, Launch
     from ..study.reader import Resources
     from .tracking import LoopbackServer
+
+
+def parent_meta_key(study: str, profile: str) -> str:
+    """Queue meta key of the study's parent MLflow run id under ``profile`` (a rerun logs
+    into the same parent run; ``<key>:closed`` is ``"1"`` once it was ended)."""
+    return f"parent:{study}:{profile}"
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Meanwhile, SIGTERM raises ``KeyboardInterrupt``: a terminated run cleans up (stops
+    its jobs, leaves the queue resumable) as on Ctrl-C."""
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def probe_launch(resources: Resources) -> Launch:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+from ..run.commands import hint, say, with_overrides, workspace_of
+from ..run.launching import parent_meta_key, sigterm_as_interrupt
+from ..run.study_lock import hold_study_version
 from ..study.configs import patch_key_path
-from ..study.errors import StudyError
 from ..study.reader import load_study
 from ..workspace import REPO_ROOT, Workspace, find_study
-from .planner import JOB_ATTR, SearchPlan, _fmt, _say, _storage_url, open_study, plan_search
+from .planner import JOB_ATTR, SearchPlan, _fmt, _storage_url, open_study, plan_search
 from .report import _log_report, report
 from .scheduler import SearchScheduler
 from .space import make_storage, parse_search, redact
@@ -21,33 +22,28 @@ from .tracking import SearchTracker
 
 
 def _load(args: argparse.Namespace, ws: Workspace) -> SearchPlan:
-    from ..run.commands import with_overrides
-
+    """The search plan of ``args.study`` (raises ``StudyError``: the CLI prints it, exits 2)."""
     study = with_overrides(args, load_study(find_study(args.study)))  # --set (no --sweep)
     return plan_search(study, args.profile, workspace=ws.root, repo_root=REPO_ROOT)
 
 
 def _banner(sp: SearchPlan) -> None:
-    _say(f"search {sp.study.name} ({sp.study.path}), profile {sp.profile.name}: Optuna study "
-         f"{sp.optuna_name!r} in {redact(sp.storage_url)}")
-    _say(sp.base.dataset.banner())
+    say(f"search {sp.study.name} ({sp.study.path}), profile {sp.profile.name}: Optuna study "
+        f"{sp.optuna_name!r} in {redact(sp.storage_url)}")
+    say(sp.base.dataset.banner())
     for line in sp.spec.describe():
-        _say(line)
+        say(line)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """``orchestrator plan`` on a search study: the validated space, budget, past trials."""
-    ws = Workspace.at(getattr(args, "workspace", None))
+    ws = workspace_of(args)
     t0 = time.perf_counter()
-    try:
-        sp = _load(args, ws)
-    except StudyError as exc:
-        _say(str(exc))
-        return 2
+    sp = _load(args, ws)
     _banner(sp)
     if sp.profile.patch:
-        _say(f"profile {sp.profile.name} patches {len(sp.profile.patch)} key(s) of the base: "
-             + ", ".join(patch_key_path(k) for k in sp.profile.patch))
+        say(f"profile {sp.profile.name} patches {len(sp.profile.patch)} key(s) of the base: "
+            + ", ".join(patch_key_path(k) for k in sp.profile.patch))
     known = 0
     try:
         import optuna
@@ -60,13 +56,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
             sp.storage_url))
         known = len(study.trials)
         states = [t.state.name for t in study.trials]
-        _say(f"stored trials: {known} (" + ", ".join(
+        say(f"stored trials: {known} (" + ", ".join(
             f"{states.count(s)} {s.lower()}" for s in sorted(set(states))) + ")")
     except Exception:  # noqa: BLE001 - no study yet
-        _say("stored trials: none yet")
+        say("stored trials: none yet")
     budget = sp.spec.budget()
-    _say(f"to run: {max(0, budget - known) if budget else 'until the timeout'} trial(s); "
-         f"planned in {time.perf_counter() - t0:.2f} s; nothing was run")
+    say(f"to run: {max(0, budget - known) if budget else 'until the timeout'} trial(s); "
+        f"planned in {time.perf_counter() - t0:.2f} s; nothing was run")
     return 0
 
 
@@ -76,24 +72,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..run.launching import open_executor, serve_store
     from ..run.scheduler import Settings
 
-    ws = Workspace.at(getattr(args, "workspace", None))
+    ws = workspace_of(args)
     t_start = time.perf_counter()
-    try:
-        sp = _load(args, ws)
-        study, storage = open_study(sp)
-    except StudyError as exc:
-        _say(str(exc))
-        return 2
-    from ..run.study_lock import StudyBusy, hold_study_version
-
-    try:
-        # As for an ablation run: no other version of the study runs meanwhile (the lock is
-        # dropped when this process ends, even on SIGKILL).
-        lock = hold_study_version(ws.root / "locks", sp.study.name, sp.study.path,
-                                  sp.profile.name)
-    except StudyBusy as exc:
-        _say(str(exc))
-        return 2
+    sp = _load(args, ws)
+    study, storage = open_study(sp)
+    # As for an ablation run: no other version of the study runs meanwhile (the lock is
+    # dropped when this process ends, even on SIGKILL).
+    lock = hold_study_version(ws.root / "locks", sp.study.name, sp.study.path,
+                              sp.profile.name)
     _banner(sp)
     uri = ws.tracking_uri(getattr(args, "tracking_uri", None))
     local_store = uri.startswith("sqlite:///")
@@ -101,39 +87,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     tracker = tracker_cls(uri, ws.artifacts if local_store else None)
     queue = SqliteQueue(ws.queue_path)
     exp_id = tracker.experiment_id(sp.study.name)
-    meta_key = f"parent:{sp.study.name}:{sp.profile.name}"
+    meta_key = parent_meta_key(sp.study.name, sp.profile.name)
     parent = tracker.search_run(sp, exp_id, queue.get_meta(meta_key))
     queue.set_meta(meta_key, parent)
 
     executor, slots = open_executor(args, sp.profile.resources)
-    _say(f"{executor.describe()}; up to {slots} trial(s) at once")
+    say(f"{executor.describe()}; up to {slots} trial(s) at once")
     store = serve_store(uri, ws, slots)
     worker_uri = store.worker_uri
     if store.server is not None:
         tracker = tracker_cls(worker_uri, ws.artifacts)
-        _say(f"MLflow: {uri} served at {worker_uri} for this run")
+        say(f"MLflow: {uri} served at {worker_uri} for this run")
     else:
-        _say(f"MLflow: {uri}")
-
-    def _term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _term)
+        say(f"MLflow: {uri}")
     sched = SearchScheduler(sp, study, storage, queue, executor, ws, tracker, worker_uri,
-                               exp_id, parent, Settings(latency_images=args.latency_images),
-                               out=_say)
+                            exp_id, parent, Settings(latency_images=args.latency_images),
+                            out=say)
     summary = None
     rep: dict[str, Any] = {}
     try:
-        rec = sched.reconcile()
-        if any(rec.values()):
-            _say("taken over from an earlier run: " + ", ".join(
-                f"{v} {k}" for k, v in rec.items() if v)
-                 + (" (trials running on other machines are left to them)"
-                    if rec["elsewhere"] else ""))
-        summary = sched.run()
+        with sigterm_as_interrupt():
+            rec = sched.reconcile()
+            if any(rec.values()):
+                say("taken over from an earlier run: " + ", ".join(
+                    f"{v} {k}" for k, v in rec.items() if v)
+                    + (" (trials running on other machines are left to them)"
+                       if rec["elsewhere"] else ""))
+            summary = sched.run()
     finally:
-        signal.signal(signal.SIGTERM, previous)
         executor.shutdown()
         try:
             if summary is not None:
@@ -143,19 +124,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             store.stop()
             lock.release()
     counts = rep.get("counts", {})
-    _say(f"{sp.study.name}: {len(sched.asked)} trial(s) asked in this run; "
-         f"{counts.get('complete', 0)} complete, {counts.get('pruned', 0)} pruned, "
-         f"{counts.get('fail', 0)} failed in all; {time.perf_counter() - t_start:.0f} s")
+    say(f"{sp.study.name}: {len(sched.asked)} trial(s) asked in this run; "
+        f"{counts.get('complete', 0)} complete, {counts.get('pruned', 0)} pruned, "
+        f"{counts.get('fail', 0)} failed in all; {time.perf_counter() - t_start:.0f} s")
     prep = summary.overhead_s.get("prepare_s") or [0.0] if summary else [0.0]
-    _say(f"orchestrator overhead: plan {sp.base.seconds['total']:.2f} s, per trial prepare "
-         f"{statistics.median(prep):.2f} s median")
+    say(f"orchestrator overhead: plan {sp.base.seconds['total']:.2f} s, per trial prepare "
+        f"{statistics.median(prep):.2f} s median")
     if rep.get("best_config"):
-        _say(f"best config: {rep['best_config']}")
-    from ..run.commands import hint
-
-    _say(f"see: {hint(args, 'trials', args.study, profile=args.profile)}\n"
-         f"     {hint(args, 'dashboard', args.study, profile=args.profile)}\n"
-         f"     {hint(args, 'ui')}")
+        say(f"best config: {rep['best_config']}")
+    say(f"see: {hint(args, 'trials', args.study, profile=args.profile)}\n"
+        f"     {hint(args, 'dashboard', args.study, profile=args.profile)}\n"
+        f"     {hint(args, 'ui')}")
     return 0 if rep.get("best") is not None else 1
 
 
@@ -171,16 +150,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     from ..queue import SqliteQueue
     from ..run.scheduler import _fmt_s
 
-    ws = Workspace.at(getattr(args, "workspace", None))
-    try:
-        study = load_study(find_study(args.study))
-    except StudyError as exc:
-        _say(str(exc))
-        return 2
+    ws = workspace_of(args)
+    study = load_study(find_study(args.study))
     queue = SqliteQueue(ws.queue_path)
     jobs = queue.jobs(study.name)
     if not jobs:
-        _say(f"no trials of search {study.name!r} in {ws.queue_path}")
+        say(f"no trials of search {study.name!r} in {ws.queue_path}")
         return 1
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials: dict[str, Any] = {}
@@ -192,30 +167,27 @@ def cmd_status(args: argparse.Namespace) -> int:
         except Exception:  # noqa: BLE001 - a profile without a study yet
             continue
         trials.update({str(t.user_attrs.get(JOB_ATTR)): t for t in stored.trials})
-    _say(f"{'job':16}  {'state':9} {'trial':>5} {'optuna':8} {'value':>8} {'try':>5}  "
-         f"{'time':>8}  {'name':44} run / error")
+    say(f"{'job':16}  {'state':9} {'trial':>5} {'optuna':8} {'value':>8} {'try':>5}  "
+        f"{'time':>8}  {'name':44} run / error")
     for j in jobs:
         t = trials.get(j.job_id)
         value = "" if t is None or t.value is None else _fmt(t.value)
         tail = j.run_id or ""
         if j.error and j.state != "succeeded":
             tail += f"  {j.error[:120]}"
-        _say(f"{j.job_id:16}  {j.state:9} {'' if t is None else t.number:>5} "
-             f"{'' if t is None else t.state.name:8} {value:>8} "
-             f"{j.attempts:>2}/{j.max_attempts:<2}  "
-             f"{_fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):44} "
-             f"{tail}")
+        say(f"{j.job_id:16}  {j.state:9} {'' if t is None else t.number:>5} "
+            f"{'' if t is None else t.state.name:8} {value:>8} "
+            f"{j.attempts:>2}/{j.max_attempts:<2}  "
+            f"{_fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):44} "
+            f"{tail}")
     states = [t.state.name for t in trials.values()]
-    _say(", ".join(f"{states.count(s)} {s.lower()}" for s in
-                   ("COMPLETE", "PRUNED", "FAIL", "RUNNING") if states.count(s)))
+    say(", ".join(f"{states.count(s)} {s.lower()}" for s in
+                  ("COMPLETE", "PRUNED", "FAIL", "RUNNING") if states.count(s)))
     return 0
 
 
 def _not_run(sp: SearchPlan, args: argparse.Namespace) -> str:
     """Why there are no trials to show: never run here, or run under other profiles."""
-    from ..run.commands import hint
-    from .space import make_storage
-
     others: list[str] = []
     try:
         import optuna
@@ -251,38 +223,28 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     """
     import importlib.util
 
-    from ..run.commands import hint
     from ..run.ui import serve_web_ui
 
-    ws = Workspace.at(getattr(args, "workspace", None))
-    try:
-        sp = _load(args, ws)
-    except StudyError as exc:
-        _say(str(exc))
-        return 2
+    sp = _load(args, workspace_of(args))
     if importlib.util.find_spec("optuna_dashboard") is None:
-        _say("optuna-dashboard is not installed: pip install optuna-dashboard (or "
-             "pip install -e '.[dashboard]'); or point it at the storage yourself: "
-             f"optuna-dashboard {redact(sp.storage_url)}")
+        say("optuna-dashboard is not installed: pip install optuna-dashboard (or "
+            "pip install -e '.[dashboard]'); or point it at the storage yourself: "
+            f"optuna-dashboard {redact(sp.storage_url)}")
         return 1
-    _say(f"Optuna study {sp.optuna_name!r} in {redact(sp.storage_url)}; a trial's user "
-         "attribute cm.mlflow_run is its MLflow run's page under the MLflow UI's address "
-         f"({hint(args, 'ui')})")
+    say(f"Optuna study {sp.optuna_name!r} in {redact(sp.storage_url)}; a trial's user "
+        "attribute cm.mlflow_run is its MLflow run's page under the MLflow UI's address "
+        f"({hint(args, 'ui')})")
     return serve_web_ui("optuna-dashboard", dashboard_command(sp.storage_url, args.port),
-                        args.port, "/api/meta", "dashboard/", args.wait, _say)
+                        args.port, "/api/meta", "dashboard/", args.wait, say)
 
 
 def cmd_trials(args: argparse.Namespace) -> int:
     """``orchestrator trials STUDY``: the search's trials, best config and importances."""
-    ws = Workspace.at(getattr(args, "workspace", None))
+    sp = _load(args, workspace_of(args))
     try:
-        sp = _load(args, ws)
         study, _ = open_study(sp, create=False)
-    except StudyError as exc:
-        _say(str(exc))
-        return 2
     except KeyError:
-        _say(_not_run(sp, args))
+        say(_not_run(sp, args))
         return 1
     rep = report(sp, study)
     return 0 if rep.get("best") is not None else 1

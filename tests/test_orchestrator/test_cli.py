@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
+
+import pytest
 
 from orchestrator import cli
 from orchestrator.cli import build_parser, main
 from orchestrator.queue import SqliteQueue
+from orchestrator.run.launching import sigterm_as_interrupt
 from orchestrator.workspace import REPO_ROOT, find_study
 
 from .conftest import FAKE_CONFIG, FIXTURES
@@ -40,6 +46,16 @@ def test_bench_takes_the_harness_arguments(capsys):
     args = build_parser().parse_args(["bench", "a.py", "b.py", "--runs", "3", "--threads", "2"])
     assert args.models == ["a.py", "b.py"] and args.runs == 3 and args.threads == 2
     assert args.action == "orchestrator.run.commands:cmd_bench"
+
+
+def test_sigterm_during_a_run_is_an_interrupt():
+    """``run`` (ablation and search) under SIGTERM cleans up as on Ctrl-C: the signal raises
+    ``KeyboardInterrupt`` inside the block, and the previous handler is back after it."""
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler runs at once (it interrupts the sleep)
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_study_is_found_under_experiments():
