@@ -23,6 +23,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import _cli_common
+
 REPO = Path(__file__).resolve().parents[1]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -58,18 +60,6 @@ def _images(inputs: Path) -> list[str]:
     raise SystemExit(f"demo: input not found: {inputs}")
 
 
-def _cfg_options(items: list[str]) -> dict:
-    from mmengine.config import DictAction
-
-    parsed: dict = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"demo: --cfg-options expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        parsed[key] = DictAction._parse_iterable(value)
-    return parsed
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for path, what in ((args.config, "config"), (args.checkpoint, "checkpoint")):
@@ -85,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        cfg.merge_from_dict(_cfg_options(args.cfg_options))
+        cfg.merge_from_dict(_cli_common.key_value_options(args.cfg_options, "demo"))
     if args.backend == "onnxruntime":
         return _run_onnxruntime(args, images, cfg)
     # The checkpoint carries every weight: never look for the backbone's ImageNet file.

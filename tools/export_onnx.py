@@ -23,6 +23,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import _cli_common
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -56,18 +58,6 @@ def _find_config(name: str) -> Path:
     raise SystemExit(f"export_onnx: config not found: {name} ({where})")
 
 
-def _cfg_options(items: list[str]) -> dict:
-    from mmengine.config import DictAction
-
-    parsed: dict = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"export_onnx: --cfg-options expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        parsed[key] = DictAction._parse_iterable(value)
-    return parsed
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = _find_config(args.config)
@@ -76,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from centermask_mm.deploy import ExportError, build_model, export_onnx
 
-    model, cfg = build_model(config, args.checkpoint, _cfg_options(args.cfg_options))
+    options = _cli_common.key_value_options(args.cfg_options, "export_onnx")
+    model, cfg = build_model(config, args.checkpoint, options)
     shape = tuple(args.shape) if args.shape else (800, 1216)
     try:
         out = export_onnx(model, args.out, shape=shape, dynamic=args.dynamic,

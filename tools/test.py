@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-# Only the parser's DictAction is imported at module level, so -h stays fast.
-from mmengine.config import DictAction
+# Only the shared flag handling is imported at module level, so -h stays fast.
+import _cli_common
 
 if TYPE_CHECKING:
     from mmengine.config import Config
@@ -76,23 +75,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "under <work dir>/<timestamp>/")
     parser.add_argument("--wait-time", type=float, default=2,
                         help="seconds each image is shown with --show")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction,
-                        help="override config keys, KEY=VALUE (lists as key=\"[a,b]\" or "
-                             "key=a,b; no white space)")
-    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"],
-                        default="none", help="job launcher")
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=0,
-                        help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if not osp.isfile(args.config):
-        parser.error(f"config file not found: {args.config}")
+    args = _cli_common.parse_runner_args(parser, argv)
     # URLs (open-mmlab://, https://) are mmengine's business; local paths are checked here
     # rather than after the model is built.
     if "://" not in args.checkpoint and not osp.isfile(args.checkpoint):
         parser.error(f"checkpoint not found: {args.checkpoint}")
     if args.out is not None and not args.out.endswith((".pkl", ".pickle")):
         parser.error(f"--out must be a .pkl or .pickle file, got {args.out}")
-    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
 
 
@@ -103,18 +92,7 @@ def setup_cfg(args: argparse.Namespace) -> Config:
         KeyError: ``--show``/``--show-dir`` with a config whose ``default_hooks`` has no
             ``visualization`` hook.
     """
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.setdefault("default_scope", "mmdet")
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get("work_dir") is None:
-        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    cfg = _cli_common.load_cfg(args)
     cfg.load_from = args.checkpoint
 
     if args.show or args.show_dir:

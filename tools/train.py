@@ -16,15 +16,15 @@ config and the logged scalars (``vis_data/``).
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-# Only the parser's DictAction is imported at module level: `mim train` runs this script
-# with -h before training, and torch/mmdet take seconds to import.
-from mmengine.config import DictAction
+# Only the shared flag handling (argparse, mmengine's DictAction) is imported at module
+# level: `mim train` runs this script with -h before training, and torch/mmdet take
+# seconds to import.
+import _cli_common
 
 if TYPE_CHECKING:
     from mmengine.config import Config
@@ -44,47 +44,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", nargs="?", type=str, const="auto",
                         help="resume from this checkpoint; without a path, from the latest "
                              "checkpoint in the work dir")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction,
-                        help="override config keys, KEY=VALUE (lists as key=\"[a,b]\" or "
-                             "key=a,b; no white space)")
-    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"],
-                        default="none", help="job launcher")
-    # torch.distributed.launch passes --local-rank (torch >= 2) or --local_rank (older).
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=0,
-                        help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if not osp.isfile(args.config):
-        parser.error(f"config file not found: {args.config}")
+    args = _cli_common.parse_runner_args(parser, argv)
     if args.resume not in (None, "auto") and not osp.isfile(args.resume):
         parser.error(f"--resume checkpoint not found: {args.resume}")
-    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
 
 
 def setup_cfg(args: argparse.Namespace) -> Config:
     """Load ``args.config`` and apply the command-line flags to it.
 
-    Precedence: ``--cfg-options`` override the file; ``--work-dir`` overrides both.
+    Precedence: ``--cfg-options`` override the file; ``--work-dir`` overrides both
+    (``_cli_common.load_cfg``).
 
     Raises:
         KeyError: ``--auto-scale-lr`` with a config that has no
             ``auto_scale_lr.base_batch_size``, or ``--amp`` without ``optim_wrapper``.
     """
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    # Configs inherit mmdet's default_runtime, which sets this; a bare one would otherwise
-    # build from mmengine's root registries, which know no detectors.
-    cfg.setdefault("default_scope", "mmdet")
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get("work_dir") is None:
-        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
-
+    cfg = _cli_common.load_cfg(args)
     if args.amp:
         if cfg.get("optim_wrapper") is None:
             raise KeyError(f"--amp: {args.config} has no optim_wrapper to switch to AMP")

@@ -30,6 +30,10 @@ MIM = Path(sys.executable).with_name("mim")
 
 
 def _load_tool(name: str) -> ModuleType:
+    # Run as scripts, the tools find their sibling tools/_cli_common.py on sys.path[0];
+    # loaded by file path they need the folder on sys.path.
+    if str(REPO / "tools") not in sys.path:
+        sys.path.insert(0, str(REPO / "tools"))
     path = REPO / "tools" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"_cm_tools_{name}", path)
     assert spec is not None and spec.loader is not None

@@ -14,6 +14,13 @@ from PIL import Image
 from ._tiny import REPO, TOY_CFG
 
 
+@pytest.fixture(autouse=True)
+def _tools_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """demo.py imports its sibling tools/_cli_common.py, found on sys.path[0] only when
+    demo.py runs as a script."""
+    monkeypatch.syspath_prepend(str(REPO / "tools"))
+
+
 def _demo_module():
     spec = importlib.util.spec_from_file_location("cm_demo", REPO / "tools/demo.py")
     module = importlib.util.module_from_spec(spec)
