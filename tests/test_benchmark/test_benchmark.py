@@ -67,6 +67,9 @@ def test_result_schema(bench_result: dict) -> None:
                 "mmdet", "summary"):
         assert key in hw, key
     assert hw["torch_threads"] == torch.get_num_threads() and hw["gpu_name"] is None
+    # versions from mmengine's collect_env record, which the result carries (JSON-ready)
+    assert hw["torch"] == hw["env"]["PyTorch"] == torch.__version__
+    assert hw["mmdet"] == hw["env"]["MMDetection"] and "GCC" in hw["env"]
     assert [e["name"] for e in r["models"]] == ["cm", "mrcnn"]
     for e in r["models"]:
         assert e["error"] is None, e.get("traceback")
