@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from .core import convert_file
 from .registry import ConversionError
 
 #: The CLI's options: :func:`convert_file`'s keyword arguments, each forwarded by its name.
-OPTIONS = {
+OPTIONS: dict[str, dict[str, Any]] = {
     '--config': dict(help='project config of the matching model: the result must load into '
                           'it with no missing, unexpected or mis-shaped key'),
     '--backbone-only': dict(action='store_true',

@@ -321,7 +321,7 @@ def convert_file(src: str | Path, dst: str | Path, config: str | Path | None = N
     whole = conv.whole_model
     if config is not None:
         model, cfg = build_detector(config)
-        target = model if whole else model.backbone
+        target = model if whole else model.get_submodule('backbone')
         check_against_model(conv.state_dict, target)
         _check_preprocessing(conv.preprocessing, cfg, str(config))
     elif not whole:

@@ -37,7 +37,7 @@ RULES = Rules(
      ('res{stage}.{i}.shortcut.norm.{bn}', 'layer{stage}.{i}.downsample.1.{bn}'),
      ('res{stage}.{i}.conv2_offset.{p}', 'layer{stage}.{i}.conv2.conv_offset.{p}')])
 #: mmdet ResNet depth for each number of bottleneck blocks per stage.
-_DEPTHS = {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
+_DEPTHS: dict[tuple[int, ...], int] = {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
 
 
 def map_key(key: str) -> str | None:
