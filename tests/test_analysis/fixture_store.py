@@ -60,41 +60,56 @@ table:
     "+ SE": {segm_mAP: 34.6, bbox_mAP: 39.0, params_m: 50.8, time_ms: 70}
 """
 
-# key: (study, level, seed, job hash, commit, status, metrics); runs are created in this
-# order, so later runs have later start times.
-_M = dict[str, float]
-RUNS: list[tuple[str, str, str, int, str, str, str, _M]] = [
-    ("v1-39/s0", STUDY_NAME, "v1-39", 0, "h-v1-39-s0", "c0ffee1", "succeeded",
-     {"segm_mAP": 0.350, "segm_mAP_s": 0.150, "bbox_mAP": 0.395, "params_m": 49.0,
-      "time_ms": 68.2}),
-    ("v1-39/s1", STUDY_NAME, "v1-39", 1, "h-v1-39-s1", "c0ffee1", "succeeded",
-     {"segm_mAP": 0.353, "segm_mAP_s": 0.155, "bbox_mAP": 0.397, "params_m": 49.0,
-      "time_ms": 67.9}),
-    ("v1-39/s2", STUDY_NAME, "v1-39", 2, "h-v1-39-s2", "c0ffee1", "succeeded",
-     {"segm_mAP": 0.356, "segm_mAP_s": 0.160, "bbox_mAP": 0.399, "params_m": 49.0,
-      "time_ms": 68.5}),
-    ("v1-39-res/s0", STUDY_NAME, "v1-39-res", 0, "h-v1-39-res-s0", "c0ffee1", "succeeded",
-     {"segm_mAP": 0.352, "segm_mAP_s": 0.0, "bbox_mAP": 0.396, "params_m": 49.0}),
-    ("v1-39-res/s1", STUDY_NAME, "v1-39-res", 1, "h-v1-39-res-s1", "c0ffee1", "succeeded",
-     {"segm_mAP": 0.354, "segm_mAP_s": 0.0, "bbox_mAP": 0.398, "params_m": 49.0}),
-    ("v1-39-res/s2", STUDY_NAME, "v1-39-res", 2, "h-v1-39-res-s2", "c0ffee1", "succeeded",
-     {"segm_mAP": 0.355, "segm_mAP_s": 0.0, "bbox_mAP": 0.400, "params_m": 49.0}),
-    ("v2-39/s0-old", STUDY_NAME, "v2-39", 0, "old-v2-39-s0", "deadbee", "succeeded",
-     {"segm_mAP": 0.340, "segm_mAP_s": 0.140, "bbox_mAP": 0.380, "params_m": 52.6,
-      "time_ms": 71.0}),
-    ("v2-39/s2-old", STUDY_NAME, "v2-39", 2, "old-v2-39-s2", "deadbee", "succeeded",
-     {"segm_mAP": 0.365, "segm_mAP_s": 0.166, "bbox_mAP": 0.404, "params_m": 52.6,
-      "time_ms": 69.9}),
-    ("v2-39/s0", STUDY_NAME, "v2-39", 0, "h-v2-39-s0", "c0ffee1", "succeeded",
-     {"segm_mAP": 0.360, "segm_mAP_s": 0.161, "bbox_mAP": 0.401, "params_m": 52.6,
-      "time_ms": 70.1}),
-    ("v2-39/s1", STUDY_NAME, "v2-39", 1, "h-v2-39-s1", "c0ffee1", "succeeded",
-     {"segm_mAP": 0.362, "segm_mAP_s": 0.164, "bbox_mAP": 0.402, "params_m": 52.6,
-      "time_ms": 70.3}),
-    ("v1-39-se/s0", STUDY_NAME, "v1-39-se", 0, "h-v1-39-se-s0", "c0ffee1", "failed", {}),
-    ("v2-57/s0", OTHER_STUDY, "v2-57", 0, "h-v2-57-s0", "c0ffee1", "succeeded",
-     {"segm_mAP": 0.366, "segm_mAP_s": 0.169, "bbox_mAP": 0.415, "params_m": 68.9,
-      "time_ms": 76.0}),
+#: The metrics a run logs, in the order of :attr:`FixtureRun.values`.
+METRICS = ("segm_mAP", "segm_mAP_s", "bbox_mAP", "params_m", "time_ms")
+
+
+@dataclass(frozen=True)
+class FixtureRun:
+    """One job run of the store. Its MLflow run name (the key of ``run_ids``) is
+    ``<level>/s<seed>`` and its job hash ``h-<level>-s<seed>`` at commit ``c0ffee1``; a
+    ``stale`` run (an older plan's job) is ``<level>/s<seed>-old``, ``old-<level>-s<seed>``
+    at commit ``deadbee``. ``values`` are :data:`METRICS` in order (a shorter tuple logs
+    only the first ones)."""
+
+    level: str
+    seed: int
+    values: tuple[float, ...] = ()
+    stale: bool = False
+    status: str = "succeeded"
+    study: str = STUDY_NAME
+
+    @property
+    def key(self) -> str:
+        return f"{self.level}/s{self.seed}" + ("-old" if self.stale else "")
+
+    @property
+    def job_hash(self) -> str:
+        return f"{'old' if self.stale else 'h'}-{self.level}-s{self.seed}"
+
+    @property
+    def commit(self) -> str:
+        return "deadbee" if self.stale else "c0ffee1"
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(zip(METRICS, self.values, strict=False))
+
+
+#: Created in this order, so later runs have later start times.
+RUNS: list[FixtureRun] = [
+    FixtureRun("v1-39", 0, (0.350, 0.150, 0.395, 49.0, 68.2)),
+    FixtureRun("v1-39", 1, (0.353, 0.155, 0.397, 49.0, 67.9)),
+    FixtureRun("v1-39", 2, (0.356, 0.160, 0.399, 49.0, 68.5)),
+    FixtureRun("v1-39-res", 0, (0.352, 0.0, 0.396, 49.0)),  # no time_ms
+    FixtureRun("v1-39-res", 1, (0.354, 0.0, 0.398, 49.0)),
+    FixtureRun("v1-39-res", 2, (0.355, 0.0, 0.400, 49.0)),
+    FixtureRun("v2-39", 0, (0.340, 0.140, 0.380, 52.6, 71.0), stale=True),
+    FixtureRun("v2-39", 2, (0.365, 0.166, 0.404, 52.6, 69.9), stale=True),
+    FixtureRun("v2-39", 0, (0.360, 0.161, 0.401, 52.6, 70.1)),
+    FixtureRun("v2-39", 1, (0.362, 0.164, 0.402, 52.6, 70.3)),
+    FixtureRun("v1-39-se", 0, status="failed"),
+    FixtureRun("v2-57", 0, (0.366, 0.169, 0.415, 68.9, 76.0), study=OTHER_STUDY),
 ]
 
 #: The orchestrator's current plan for the fixture study: row -> job hashes (one per seed).
@@ -141,28 +156,28 @@ def build_fixture_store(folder: Path) -> FixtureStore:
         parents[study] = parent.info.run_id
     store = FixtureStore(uri, study_path)
     t0 = 1_700_000_000_000
-    for i, (key, study, level, seed, job_hash, commit, status, metrics) in enumerate(RUNS):
+    for i, spec in enumerate(RUNS):
         tags = {
-            "mlflow.parentRunId": parents[study], "cm.role": "job", "cm.study": study,
-            "cm.table": "tab:fixture-4", "cm.job_hash": job_hash, "cm.seed": str(seed),
-            "cm.profile": "toy", "cm.dataset": DATASET, "cm.git_commit": commit,
-            "cm.git_dirty": "false", "cm.level.backbone": level,
-            "cm.config_family": "centermask", "cm.hardware": "cpu", "cm.status": status,
+            "mlflow.parentRunId": parents[spec.study], "cm.role": "job", "cm.study": spec.study,
+            "cm.table": "tab:fixture-4", "cm.job_hash": spec.job_hash, "cm.seed": str(spec.seed),
+            "cm.profile": "toy", "cm.dataset": DATASET, "cm.git_commit": spec.commit,
+            "cm.git_dirty": "false", "cm.level.backbone": spec.level,
+            "cm.config_family": "centermask", "cm.hardware": "cpu", "cm.status": spec.status,
             "cm.time_hardware": "cpu", "cm.time_contended": "false",
         }
-        run = client.create_run(experiments[study], start_time=t0 + 1000 * i, tags=tags,
-                                run_name=key)
+        run = client.create_run(experiments[spec.study], start_time=t0 + 1000 * i, tags=tags,
+                                run_name=spec.key)
         rid = run.info.run_id
-        store.run_ids[key] = rid
-        client.log_param(rid, "level.backbone", level)
-        client.log_param(rid, "seed", seed)
-        for name, value in metrics.items():
+        store.run_ids[spec.key] = rid
+        client.log_param(rid, "level.backbone", spec.level)
+        client.log_param(rid, "seed", spec.seed)
+        for name, value in spec.metrics.items():
             mkey = name if name in {"params_m", "time_ms"} else f"test/coco/{name}"
             client.log_metric(rid, mkey, value, timestamp=t0 + 1000 * i, step=0)
         # A per-epoch validation metric and a loss, which the tables must ignore.
         client.log_metric(rid, "coco/segm_mAP", 0.01, step=1)
         client.log_metric(rid, "loss", 1.5, step=1)
-        client.set_terminated(rid, "FINISHED" if status == "succeeded" else "FAILED",
+        client.set_terminated(rid, "FINISHED" if spec.status == "succeeded" else "FAILED",
                               end_time=t0 + 1000 * i + 500)
     for study in (STUDY_NAME, OTHER_STUDY):
         client.set_terminated(parents[study], "FINISHED")
