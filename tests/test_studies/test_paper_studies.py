@@ -9,8 +9,8 @@ and then checked against the papers and the configs:
 * ``table.paper`` resolves in ``analysis/paper_numbers.yaml`` and every row label is one of
   the paper table's labels;
 * the paper-profile job of every row is the row's config in ``configs/`` (the same resolved
-  config, so the same job as running that config), and rows shared between tables are one
-  job (dedup across studies);
+  config, so the same job as running that config; the expected rows and configs are in
+  ``paper_tables.yaml``), and rows shared between tables are one job (dedup across studies);
 * every level of a combination applies cleanly on top of the levels before it;
 * every toy profile runs on a fresh CPU machine: no resolved config names a checkpoint
   (no ``Pretrained`` init_cfg, ``load_from`` or ``pretrained`` path, no weights file
@@ -34,8 +34,6 @@ from orchestrator.study.reader import Study, load_study
 from orchestrator.workspace import REPO_ROOT, find_study
 
 STUDIES = REPO_ROOT / "experiments" / "studies"
-CM = "configs/centermask/"
-SAIS = "configs/sais/"
 
 
 class Row(NamedTuple):
@@ -47,85 +45,25 @@ class Row(NamedTuple):
     exact: bool = True
 
 
+def _paper_tables() -> dict[str, dict[str, Any]]:
+    """``paper_tables.yaml`` (its comment says what each key means)."""
+    import yaml
+
+    tables = yaml.safe_load(Path(__file__).with_name("paper_tables.yaml").read_text())
+    for name, table in tables.items():
+        unknown = set(table.get("runner_only", [])) - set(table["rows"])
+        assert not unknown, f"paper_tables.yaml: {name}: runner_only names no row: {unknown}"
+    return tables
+
+
+_TABLES = _paper_tables()
+
 #: study file -> (paper table id, {row label: Row}). Row order is the paper's.
 EXPECTED: dict[str, tuple[str, dict[str, Row]]] = {
-    "centermask_table1.yaml": ("centermask-table1", {
-        "FCOS (baseline), ours": Row(CM + "fcos_r50_fpn_gn-head-centermask_1x_coco.py"),
-        "+ mask head (Eq. 1)": Row(CM + "centermask_r50_fpn_mask-eq1_1x_coco.py"),
-        "+ mask head (Eq. 2, ours)": Row(CM + "centermask_r50_fpn_mask-eq2_1x_coco.py"),
-        "+ SAM": Row(CM + "centermask_r50_fpn_mask-eq2-sam_1x_coco.py"),
-        "+ Mask scoring": Row(CM + "centermask_r50_fpn_1x_coco.py"),
-    }),
-    "centermask_table2.yaml": ("centermask-table2", {
-        "P3 ~ P7": Row(CM + "centermask_r50_fpn_p3-p7_1x_coco.py"),
-        "P3 ~ P6": Row(CM + "centermask_r50_fpn_p3-p6_1x_coco.py"),
-        "P3 ~ P5": Row(CM + "centermask_r50_fpn_1x_coco.py"),
-        "P3 ~ P4": Row(CM + "centermask_r50_fpn_p3-p4_1x_coco.py"),
-    }),
-    "centermask_table3.yaml": ("centermask-table3", {
-        "MobileNetV2": Row(CM + "centermask_mobilenetv2_fpn_1x_coco.py"),
-        "VoVNetV2-19": Row(CM + "centermask_v2-19_fpn_1x_coco.py"),
-        "HRNetV2-W18": Row(CM + "centermask_hrnetv2p-w18_fpn_1x_coco.py"),
-        "ResNet-50": Row(CM + "centermask_r50_fpn_1x_coco.py"),
-        "VoVNetV1-39": Row(CM + "centermask_v1-39_fpn_1x_coco.py"),
-        "VoVNetV2-39": Row(CM + "centermask_v2-39_fpn_1x_coco.py"),
-        "HRNetV2-W32": Row(CM + "centermask_hrnetv2p-w32_fpn_1x_coco.py"),
-        "ResNet-101": Row(CM + "centermask_r101_fpn_1x_coco.py"),
-        "VoVNetV1-57": Row(CM + "centermask_v1-57_fpn_1x_coco.py"),
-        "VoVNetV2-57": Row(CM + "centermask_v2-57_fpn_1x_coco.py"),
-        "HRNetV2-W48": Row(CM + "centermask_hrnetv2p-w48_fpn_1x_coco.py"),
-        "ResNeXt-101": Row(CM + "centermask_x101-32x8d_fpn_1x_coco.py"),
-        "VoVNetV1-99": Row(CM + "centermask_v1-99_fpn_1x_coco.py"),
-        "VoVNetV2-99": Row(CM + "centermask_v2-99_fpn_1x_coco.py"),
-    }),
-    "centermask_table4.yaml": ("centermask-table4", {
-        f"VoVNetV1-{d}{suffix}": Row(CM + f"centermask_{cfg}_fpn_1x_coco.py")
-        for d in (39, 57, 99)
-        for suffix, cfg in (("", f"v1-{d}"), (" + residual", f"v1-{d}-res"),
-                            (" + SE", f"v1-{d}-res-se"), (" + eSE, ours", f"v2-{d}"))
-    }),
-    "centermask_table5.yaml": ("centermask-table5", {
-        "Mask R-CNN, ours (R-101-FPN)": Row(CM + "mask-rcnn_r101_fpn_ms-2x_coco.py", False),
-        "CenterMask (R-101-FPN)": Row(CM + "centermask_r101_fpn_ms-2x_coco.py"),
-        "CenterMask* (R-101-FPN)": Row(CM + "centermask_r101_fpn_ms-3x_coco.py"),
-        "Mask R-CNN, ours (X-101-FPN)": Row(CM + "mask-rcnn_x101-32x8d_fpn_ms-3x_coco.py", False),
-        "CenterMask (X-101-FPN)": Row(CM + "centermask_x101-32x8d_fpn_ms-3x_coco.py"),
-        "CenterMask (V-99-FPN)": Row(CM + "centermask_v2-99_fpn_ms-3x_coco.py"),
-        "CenterMask-Lite (M-v2-FPN)": Row(CM + "centermask-lite_mobilenetv2_fpn_4x_coco.py"),
-        "CenterMask-Lite (V-19-FPN)": Row(CM + "centermask-lite_v2-19_fpn_4x_coco.py"),
-        "CenterMask-Lite (R-50-FPN)": Row(CM + "centermask-lite_r50_fpn_4x_coco.py"),
-        "CenterMask-Lite (V-39-FPN)": Row(CM + "centermask-lite_v2-39_fpn_4x_coco.py"),
-    }),
-    "centermask_lite.yaml": ("centermask-table5", {
-        "CenterMask-Lite (M-v2-FPN)": Row(CM + "centermask-lite_mobilenetv2_fpn_4x_coco.py"),
-        "CenterMask-Lite (V-19-FPN)": Row(CM + "centermask-lite_v2-19_fpn_4x_coco.py"),
-        "CenterMask-Lite (R-50-FPN)": Row(CM + "centermask-lite_r50_fpn_4x_coco.py"),
-        "CenterMask-Lite (V-39-FPN)": Row(CM + "centermask-lite_v2-39_fpn_4x_coco.py"),
-    }),
-    "sais_table1.yaml": ("sais-table1", {
-        # The level leaves the unused top-level `input_size` alone (the toy base lacks it).
-        "keeping aspect ratio": Row(SAIS + "sais-cls-noca_r50-caffe_fpn_1333x800_1x_coco.py",
-                                    False),
-        "fixed size": Row(SAIS + "sais-cls-noca_r50-caffe_fpn_768_1x_coco.py"),
-    }),
-    "sais_table2.yaml": ("sais-table2", {
-        # CenterAwareFCOSHead(center_aware=False) stands for mmdet's FCOSHead (see below).
-        "FCOS": Row(SAIS + "fcos_r50-caffe_fpn_gn-head_1x_coco.py", False),
-        "FCOS w/ c": Row(SAIS + "fcos-ca_r50-caffe_fpn_gn-head_1x_coco.py", False),
-        "SAIS": Row(SAIS + "sais-cls-noca_r50-caffe_fpn_768_1x_coco.py"),
-        "SAIS w/ c": Row(SAIS + "sais-cls_r50-caffe_fpn_768_1x_coco.py"),
-    }),
-    "sais_table3.yaml": ("sais-table3", {
-        "w/o fusion": Row(SAIS + "sais-cls_r50-caffe_fpn_768_1x_coco.py"),
-        "w/ fusion": Row(SAIS + "sais_r50-caffe_fpn_768_1x_coco.py"),
-    }),
-    "sais_table4.yaml": ("sais-table4", {
-        "SAIS-640 (ResNet-50-FPN)": Row(SAIS + "sais_r50-caffe_fpn_640_1x_coco.py"),
-        "SAIS-768 (ResNet-50-FPN)": Row(SAIS + "sais_r50-caffe_fpn_768_1x_coco.py"),
-        "SAIS-768 (ResNet-101-FPN)": Row(SAIS + "sais_r101-caffe_fpn_768_1x_coco.py"),
-        "SAIS-768 (ResNeXt-101-FPN)": Row(SAIS + "sais_x101-64x4d_fpn_768_1x_coco.py"),
-    }),
-}
+    name: (table["paper"], {label: Row(f"configs/{config}",
+                                       label not in table.get("runner_only", []))
+                            for label, config in table["rows"].items()})
+    for name, table in _TABLES.items()}
 
 #: `orchestrator run studies/tableN.yaml` names CenterMask's tables (the primary paper).
 ALIASES = {f"table{i}.yaml": f"centermask_table{i}.yaml" for i in range(1, 6)}
@@ -515,35 +453,8 @@ def _values_of(node: Any, key: str) -> list[Any]:
 #: study file -> profile -> {table row: the metafile model its evaluation job tests}; the
 #: table rows not listed have no published checkpoint (plan notes them).
 PUBLISHED: dict[str, dict[str, dict[str, str]]] = {
-    "centermask_table3.yaml": {"published": {
-        "MobileNetV2": "centermask-mb_mobilenetv2_fpn_ms-3x_coco",
-        "VoVNetV2-19": "centermask-mb_v2-19-ese_fpn_ms-3x_coco",
-        "ResNet-50": "centermask-mb_r50-caffe_fpn_ms-3x_coco",
-        "VoVNetV2-39": "centermask-mb_v2-39-ese_fpn_ms-3x_coco",
-        "ResNet-101": "centermask-mb_r101-caffe_fpn_ms-3x_coco",
-        "VoVNetV2-57": "centermask-mb_v2-57-ese_fpn_ms-3x_coco",
-        "ResNeXt-101": "centermask-mb_x101-32x8d_fpn_ms-3x_coco",
-        "VoVNetV2-99": "centermask-mb_v2-99-ese_fpn_ms-3x_coco"}},
-    "centermask_table5.yaml": {"published": {
-        "CenterMask (R-101-FPN)": "centermask-mb_r101-caffe_fpn_ms-2x_coco",
-        "CenterMask* (R-101-FPN)": "centermask-mb_r101-caffe_fpn_ms-3x_coco",
-        "CenterMask (X-101-FPN)": "centermask-mb_x101-32x8d_fpn_ms-3x_coco",
-        "CenterMask (V-99-FPN)": "centermask-mb_v2-99-ese_fpn_ms-3x_coco",
-        "CenterMask-Lite (M-v2-FPN)": "centermask-lite-mb_mobilenetv2_fpn_ms-4x_coco",
-        "CenterMask-Lite (V-19-FPN)": "centermask-lite-mb_v2-19-ese_fpn_ms-4x_coco",
-        "CenterMask-Lite (R-50-FPN)": "centermask-lite-mb_r50-caffe_fpn_ms-4x_coco",
-        "CenterMask-Lite (V-39-FPN)": "centermask-lite-mb_v2-39-ese_fpn_ms-4x_coco"}},
-    "centermask_lite.yaml": {
-        "published": {
-            "CenterMask-Lite (M-v2-FPN)": "centermask-lite-mb_mobilenetv2_fpn_ms-4x_coco",
-            "CenterMask-Lite (V-19-FPN)": "centermask-lite-mb_v2-19-ese_fpn_ms-4x_coco",
-            "CenterMask-Lite (R-50-FPN)": "centermask-lite-mb_r50-caffe_fpn_ms-4x_coco",
-            "CenterMask-Lite (V-39-FPN)": "centermask-lite-mb_v2-39-ese_fpn_ms-4x_coco"},
-        "published-centermask2": {
-            "CenterMask-Lite (M-v2-FPN)": "centermask-lite_mobilenetv2-bgr_fpn_ms-4x_coco",
-            "CenterMask-Lite (V-19-FPN)": "centermask-lite_v2-19-ese_fpn_ms-4x_coco",
-            "CenterMask-Lite (V-39-FPN)": "centermask-lite_v2-39-ese_fpn_ms-4x_coco"}},
-}
+    name: table["published_models"] for name, table in _TABLES.items()
+    if "published_models" in table}
 
 
 def _metafile() -> dict[str, dict[str, Any]]:
