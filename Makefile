@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # Default test selection for CI and `make test`: everything but `slow` (gpu tests skip themselves).
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup run test lint smoke-data clean
+.PHONY: setup run test test-slow lint smoke-data clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The other tier: real trainings, whole studies, one kill per fault window (CI runs it too).
+test-slow: setup
+	$(PY) -m pytest -m slow
 
 lint: setup
 	$(VENV)/bin/ruff check .

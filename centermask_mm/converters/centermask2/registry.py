@@ -4,7 +4,7 @@ A *backbone family* (VoVNet, ResNet, MobileNetV2, ...) says whether a set of bot
 is its own (``detect``) and renames them to the project's backbone module names
 (``convert``). A *source scheme* (e.g. maskrcnn-benchmark) renames a whole checkpoint to
 centermask2's detectron2 names before anything else runs. The protocol is written up in
-``/work/coord/CONVERTER.md`` and in ``docs/centermask.md`` ("Published models").
+``docs/centermask.md`` ("Published models").
 """
 from __future__ import annotations
 
