@@ -153,18 +153,11 @@ def compare_predictions(ref: dict[str, torch.Tensor], new: dict[str, torch.Tenso
     return out
 
 
-def measure_latency(model_or_config: nn.Module | Any,
-                    shape: Sequence[int] = (800, 1216),
-                    runs: int = 20,
-                    device: str | torch.device | None = None,
-                    *,
-                    warmup: int = 5,
-                    stage_runs: int | None = None,
-                    fixed_count: bool = True,
-                    ori_shape: Sequence[int] | None = None,
-                    seed: int = 0,
-                    count_macs: bool = True,
-                    keep_predictions: bool = False) -> dict[str, Any]:
+def measure_latency(model_or_config: nn.Module | Any, shape: Sequence[int] = (800, 1216),
+                    runs: int = 20, device: str | torch.device | None = None, *,
+                    warmup: int = 5, stage_runs: int | None = None, fixed_count: bool = True,
+                    ori_shape: Sequence[int] | None = None, seed: int = 0,
+                    count_macs: bool = True, keep_predictions: bool = False) -> dict[str, Any]:
     """Inference latency per image at batch 1, with a stage breakdown and peak memory.
 
     The orchestrator's job worker calls this after training with ``runner.model``; the
@@ -360,15 +353,9 @@ class _no_fix:  # noqa: N801 - used like the fixed_detections context manager
         return None
 
 
-def measure_training(model_or_config: nn.Module | Any,
-                     shape: Sequence[int] = (800, 1216),
-                     steps: int = 5,
-                     device: str | torch.device | None = None,
-                     *,
-                     batch_size: int = 2,
-                     warmup: int = 1,
-                     num_gt: int = 8,
-                     lr: float = 1e-4,
+def measure_training(model_or_config: nn.Module | Any, shape: Sequence[int] = (800, 1216),
+                     steps: int = 5, device: str | torch.device | None = None, *,
+                     batch_size: int = 2, warmup: int = 1, num_gt: int = 8, lr: float = 1e-4,
                      seed: int = 0) -> dict[str, Any]:
     """Training-step throughput and peak memory on synthetic images with random GT.
 
