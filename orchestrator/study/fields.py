@@ -14,6 +14,7 @@ from typing import Any
 from .configs import patch_key_path
 from .errors import Problem
 from .model import Axis, Path_, Resources, locate
+from .values import MAX_SEED
 
 RESOURCE_KEYS: frozenset[str] = frozenset({"gpus_per_job", "cpus_per_job", "procs_per_job",
                                            "nodes_per_job"})
@@ -27,7 +28,6 @@ MAX_PROFILE_NAME = 40
 MAX_AXIS_NAME = 200
 MAX_LEVEL_NAME = 200
 MAX_RUN_NAME = 250
-MAX_SEED = 2**32 - 1
 #: MLflow's characters for param and tag keys; a study name is also a folder name.
 KEY_NAME = re.compile(r"^[\w.\-]+$")
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][\w.\- ]*$")
