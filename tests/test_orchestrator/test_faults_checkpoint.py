@@ -17,6 +17,7 @@ import torch
 
 from orchestrator.job.atomic_checkpoint_hook import resume_checkpoint
 from orchestrator.testing.faults import fault_env
+from orchestrator.testing.studies import tiny_toy_study
 from orchestrator.workspace import REPO_ROOT
 
 TRAIN = textwrap.dedent("""
@@ -98,25 +99,7 @@ def test_resume_falls_back_to_the_newest_loadable_checkpoint(tmp_path):
     assert resume_checkpoint(tmp_path / "none") == (None, [])
 
 
-REAL = """
-name: realcfg
-base: configs/centermask/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py
-data: toy
-axes:
-  backbone:
-    dw: {}
-profiles:
-  tiny:
-    resources: {gpus_per_job: 0, cpus_per_job: 2}
-    patch:
-      train_dataloader.dataset.pipeline.2.scale: [64, 64]
-      val_dataloader.dataset.pipeline.1.scale: [64, 64]
-      test_dataloader.dataset.pipeline.1.scale: [64, 64]
-      train_cfg.max_epochs: 1
-      train_cfg.val_interval: 1
-      default_hooks.checkpoint.interval: 1
-      model.test_cfg.fcos.score_thr: 0.0
-"""
+REAL = tiny_toy_study("realcfg", max_epochs=1, axes={"backbone": {"dw": {}}})
 
 
 @pytest.mark.slow  # a real (tiny) training, then tools/test.py: ~1-3 min on 2 busy cores

@@ -13,30 +13,11 @@ import sys
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
+from orchestrator.testing.studies import tiny_toy_study
 from orchestrator.workspace import REPO_ROOT
 
-STUDY = """
-name: real
-base: configs/centermask/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py
-data: toy
-axes:
-  backbone:
-    dw: {}
-seeds: [3]
-profiles:
-  tiny:
-    resources: {gpus_per_job: 0, cpus_per_job: 2}
-    patch:
-      train_dataloader.dataset.pipeline.2.scale: [64, 64]
-      val_dataloader.dataset.pipeline.1.scale: [64, 64]
-      test_dataloader.dataset.pipeline.1.scale: [64, 64]
-      train_cfg.max_epochs: 1
-      train_cfg.val_interval: 1
-      default_hooks.checkpoint.interval: 1
-      default_hooks.logger.interval: 1
-      model.test_cfg.fcos.score_thr: 0.0       # a 2-iteration model must still predict
-table: {label: tab:real}
-"""
+STUDY = tiny_toy_study("real", max_epochs=1, seeds=[3], axes={"backbone": {"dw": {}}},
+                       table={"label": "tab:real"})
 
 
 def test_real_job_trains_tests_and_logs(write_study, tmp_path, workspace, tiny_toy,
@@ -90,3 +71,23 @@ def test_empty_predictions_count_as_zero_ap():
     out, filled = fill_empty_coco(real, [evaluator])
     assert filled and out["coco/bbox_mAP"] == 0.5 and out["coco/segm_mAP"] == 0.0
     assert fill_empty_coco({**real, "coco/segm_mAP": 0.1}, evaluator)[1] is False
+
+
+def test_tiny_toy_study_patches_the_toy_config(write_study):
+    """The real-job tests' shared profile applies cleanly to the toy config and reaches every
+    dataloader's Resize step (the indices it names); the study file it is part of loads."""
+    from orchestrator.study.configs import apply_patch, load_base
+    from orchestrator.study.reader import load_study
+    from orchestrator.testing.studies import TOY_LITE_CONFIG, tiny_toy_patch
+
+    config, issues = apply_patch(load_base(REPO_ROOT / TOY_LITE_CONFIG), tiny_toy_patch(3))
+    assert issues == []
+    for split in ("train", "val", "test"):
+        pipeline = config[f"{split}_dataloader"]["dataset"]["pipeline"]
+        (resize,) = [step for step in pipeline if step["type"] == "Resize"]
+        assert list(resize["scale"]) == [64, 64], split
+    assert config["train_cfg"]["max_epochs"] == 3 and config["train_cfg"]["val_interval"] == 1
+    assert config["model"]["test_cfg"]["fcos"]["score_thr"] == 0.0
+    study = load_study(write_study(STUDY))
+    assert study.name == "real" and list(study.seeds) == [3] and list(study.profiles) == ["tiny"]
+    assert study.profiles["tiny"].patch == tiny_toy_patch(1)

@@ -15,33 +15,13 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 from orchestrator.queue import SqliteQueue
+from orchestrator.testing.studies import tiny_toy_study
 
-STUDY = """
-name: real-search
-kind: search
-base: configs/centermask/toy/centermask-lite_v2-19-slim-dw_fpn_toy.py
-data: toy
-seeds: [1]
-resources: {gpus_per_job: 0, cpus_per_job: 2}
-search:
-  metric: coco/segm_mAP
-  n_trials: 1
-  sampler: {type: random, seed: 0}
-  pruner: {type: threshold, lower: 2.0}
-  space:
-    lr: {type: float, low: 1.0e-4, high: 1.0e-3, log: true, key: optim_wrapper.optimizer.lr}
-profiles:
-  tiny:
-    patch:
-      train_dataloader.dataset.pipeline.2.scale: [64, 64]
-      val_dataloader.dataset.pipeline.1.scale: [64, 64]
-      test_dataloader.dataset.pipeline.1.scale: [64, 64]
-      train_cfg.max_epochs: 3
-      train_cfg.val_interval: 1
-      default_hooks.checkpoint.interval: 1
-      default_hooks.logger.interval: 1
-      model.test_cfg.fcos.score_thr: 0.0
-"""
+STUDY = tiny_toy_study("real-search", max_epochs=3, kind="search", seeds=[1], search={
+    "metric": "coco/segm_mAP", "n_trials": 1, "sampler": {"type": "random", "seed": 0},
+    "pruner": {"type": "threshold", "lower": 2.0},
+    "space": {"lr": {"type": "float", "low": 1.0e-4, "high": 1.0e-3, "log": True,
+                     "key": "optim_wrapper.optimizer.lr"}}})
 
 
 def test_real_trial_is_pruned_cleanly_by_the_hook(write_study, workspace, tiny_toy,
