@@ -95,7 +95,8 @@ def patch_trust_issues(patch: Mapping[str, Any], repo_root: Path) -> list[PatchI
                         f"{s!r}: only {', '.join(TRUSTED_URLS)} URLs (files from a URL may be "
                         f"unpickled); pass {_FLAG} to allow")))
             elif s.startswith(("/", "~")) or ".." in PurePosixPath(s.split("::")[-1]).parts:
-                if "::" in s or not Path(s).expanduser().resolve().is_relative_to(root):
+                # Jobs run in the repository (Launch.cwd), so a relative path is read from there.
+                if "::" in s or not (root / Path(s).expanduser()).resolve().is_relative_to(root):
                     issues.append(PatchIssue(raw_key, (
                         f"{s!r} points outside the repository; pass {_FLAG} to allow")))
     return issues

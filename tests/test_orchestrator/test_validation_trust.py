@@ -10,7 +10,7 @@ from orchestrator.study.configs import ConfigLoadError, load_base
 from orchestrator.study.errors import StudyError
 from orchestrator.study.plan import plan_study
 from orchestrator.study.reader import load_study
-from orchestrator.study.trust import ENV
+from orchestrator.study.trust import ENV, patch_trust_issues
 from orchestrator.testing.studies import FAKE_CONFIG
 from orchestrator.workspace import REPO_ROOT
 
@@ -78,3 +78,12 @@ def test_yaml_configs_are_read_with_the_safe_loader(tmp_path):
     with pytest.raises(ConfigLoadError):
         load_base(cfg)
     assert not marker.exists()
+
+
+def test_relative_paths_are_judged_from_the_repository_not_the_cwd(monkeypatch, tmp_path):
+    """Jobs run in the repository, so ``../x`` leaves it wherever the planner was started."""
+    deep = REPO_ROOT / "tests" / "test_orchestrator"
+    monkeypatch.chdir(deep)  # from here '../../x' would land back inside the repository
+    issues = patch_trust_issues({"+load_from": "../../outside.pth"}, REPO_ROOT)
+    assert [i.key for i in issues] == ["+load_from"], issues
+    assert not patch_trust_issues({"+load_from": "work_dirs/../w.pth"}, REPO_ROOT)
