@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -41,6 +42,9 @@ PARAM_KEYS: tuple[str, ...] = (
     "train_dataloader.batch_size")
 MAX_PARAMS = 60
 _PARAM_LEN = 500
+_NAME_LEN = 250  # MLflow's limit on a param name
+_SELECTOR = re.compile(r"\[type=([^\]]+)\]")
+_NOT_IN_NAME = re.compile(r"[^\w\-. /]")
 _VERSIONS = ("torch", "mmengine", "mmcv", "mmdet", "mlflow", "centermask-mm")
 
 
@@ -55,8 +59,16 @@ def job_params(plan: Plan, job: PlannedJob) -> dict[str, str]:
             break
         found, value = get_path(job.config, key)
         if found and not isinstance(value, Mapping):
-            params[key] = str(value)[:_PARAM_LEN]
+            params[param_name(key)] = str(value)[:_PARAM_LEN]
     return params
+
+
+def param_name(key: str) -> str:
+    """An MLflow param name for a config key: a step selector becomes a path element
+    (``pipeline[type=Resize].scale`` -> ``pipeline.Resize.scale``), since MLflow names allow
+    only alphanumerics and ``_ - . / space``; anything else left becomes ``_``."""
+    name = _SELECTOR.sub(r".\1", key)
+    return _NOT_IN_NAME.sub("_", name)[:_NAME_LEN]
 
 
 def _q(value: str) -> str:
