@@ -75,7 +75,7 @@ def test_empty_predictions_count_as_zero_ap():
 
 def test_tiny_toy_study_patches_the_toy_config(write_study):
     """The real-job tests' shared profile applies cleanly to the toy config and reaches every
-    dataloader's Resize step (the indices it names); the study file it is part of loads."""
+    dataloader's Resize step (addressed by type); the study file it is part of loads."""
     from orchestrator.study.configs import apply_patch, load_base
     from orchestrator.study.reader import load_study
     from orchestrator.testing.studies import TOY_LITE_CONFIG, tiny_toy_patch
