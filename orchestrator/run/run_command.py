@@ -26,7 +26,7 @@ def _target(args: argparse.Namespace, plan: Any) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..queue import SqliteQueue
     from .launching import open_executor, serve_store
-    from .scheduler import Scheduler, Settings, enqueue_plan
+    from .scheduler import JobOptions, Scheduler, Settings, enqueue_plan
     from .tracking import Tracker
 
     if (search_run := search_command(args, "cmd_run")) is not None:
@@ -108,8 +108,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(f"MLflow: {uri} served at {worker_uri} for this run ({setup_s:.1f} s to start)")
     else:
         say(f"MLflow: {uri}")
-    settings = Settings(latency_images=args.latency_images,
-                        system_metrics=bool(getattr(args, "system_metrics", False)))
+    settings = Settings(job=JobOptions(
+        latency_images=args.latency_images,
+        system_metrics=bool(getattr(args, "system_metrics", False))))
 
     from .progress import make_display
 

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,25 +44,36 @@ Printer = Callable[[str], None]
 
 
 @dataclass
+class JobOptions:
+    """What the run tells every job, written into each ``job.json`` as is.
+
+    Attributes:
+        latency_images: Images timed for ``time_ms`` by each job (0 disables).
+        system_metrics: Jobs log MLflow's system metrics (CPU, memory, disk, network, GPU;
+            ``system/...``) into their runs (``orchestrator run --system-metrics``).
+    """
+
+    latency_images: int = 10
+    system_metrics: bool = False
+
+
+@dataclass
 class Settings:
-    """Timing knobs of the run loop.
+    """Timing knobs of the run loop, and the options every job gets.
 
     Attributes:
         poll_s: Sleep between loop turns.
         heartbeat_s: Seconds between heartbeats (and stale-job checks).
         stale_s: Heartbeat age after which a job of an unreachable owner is requeued.
         progress_s: Seconds between progress lines when nothing else happens.
-        latency_images: Images timed for ``time_ms`` by each job (0 disables).
-        system_metrics: Jobs log MLflow's system metrics (CPU, memory, disk, network, GPU;
-            ``system/...``) into their runs (``orchestrator run --system-metrics``).
+        job: Options written into every job's ``job.json``.
     """
 
     poll_s: float = 0.25
     heartbeat_s: float = 5.0
     stale_s: float = 120.0
     progress_s: float = 15.0
-    latency_images: int = 10
-    system_metrics: bool = False
+    job: JobOptions = field(default_factory=JobOptions)
 
 
 @dataclass
@@ -258,9 +269,8 @@ class Scheduler:
             "job_id": rec.job_id, "runner": runner.pop("type", DEFAULT_RUNNER),
             "options": runner, "config": str(config), "work_dir": str(config.parent),
             "run_id": run_id, "tracking_uri": self.worker_uri if run_id else None,
-            "attempt": rec.attempts, "seed": job.seed,
-            "latency_images": self.settings.latency_images, "prepared_at": time.time(),
-            "system_metrics": self.settings.system_metrics}
+            "attempt": rec.attempts, "seed": job.seed, "prepared_at": time.time(),
+            **asdict(self.settings.job)}
 
     def _succeeded(self, rec: JobRecord) -> None:
         """Record a success in the queue, then in MLflow (both idempotent, in this order)."""

@@ -70,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``orchestrator run`` on a search study."""
     from ..queue import SqliteQueue
     from ..run.launching import open_executor, serve_store
-    from ..run.scheduler import Settings
+    from ..run.scheduler import JobOptions, Settings
 
     ws = workspace_of(args)
     t_start = time.perf_counter()
@@ -100,9 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(f"MLflow: {uri} served at {worker_uri} for this run")
     else:
         say(f"MLflow: {uri}")
+    settings = Settings(job=JobOptions(latency_images=args.latency_images))
     sched = SearchScheduler(sp, study, storage, queue, executor, ws, tracker, worker_uri,
-                            exp_id, parent, Settings(latency_images=args.latency_images),
-                            out=say)
+                            exp_id, parent, settings, out=say)
     summary = None
     rep: dict[str, Any] = {}
     try:

@@ -17,14 +17,14 @@ import pytest
 from orchestrator.executors import Executor
 from orchestrator.executors.local import LocalExecutor
 from orchestrator.queue import SqliteQueue
-from orchestrator.run.scheduler import Scheduler, Settings, Summary, enqueue_plan
+from orchestrator.run.scheduler import JobOptions, Scheduler, Settings, Summary, enqueue_plan
 from orchestrator.study.plan import Plan, plan_study
 from orchestrator.study.reader import load_study
 from orchestrator.workspace import Workspace
 
 from .conftest import FAKE_CONFIG
 
-FAST = Settings(poll_s=0.05, heartbeat_s=0.3, progress_s=100, latency_images=0)
+FAST = Settings(poll_s=0.05, heartbeat_s=0.3, progress_s=100, job=JobOptions(latency_images=0))
 
 
 @pytest.fixture(params=["local", "ray"])
