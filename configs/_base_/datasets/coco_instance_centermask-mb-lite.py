@@ -3,12 +3,9 @@
 # at most 1000, flip; test 600 / 1000.
 _base_ = './coco_instance_centermask2-lite.py'
 
-backend_args = None
+# The base's training pipeline with [CM]'s range sampling in place of the choice.
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomResize', scale=[(1000, 580), (1000, 600)], keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
+    dict(type='RandomResize', scale=[(1000, 580), (1000, 600)], keep_ratio=True)
+    if step.type == 'RandomChoiceResize' else step for step in _base_.train_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

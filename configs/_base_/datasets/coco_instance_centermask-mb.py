@@ -3,12 +3,9 @@
 # (MIN_SIZE_RANGE_TRAIN), longer side at most 1333, flip; test 800 / 1333.
 _base_ = './coco_instance_centermask2.py'
 
-backend_args = None
+# The base's training pipeline with [CM]'s range sampling in place of the choice.
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomResize', scale=[(1333, 640), (1333, 800)], keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
+    dict(type='RandomResize', scale=[(1333, 640), (1333, 800)], keep_ratio=True)
+    if step.type == 'RandomChoiceResize' else step for step in _base_.train_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

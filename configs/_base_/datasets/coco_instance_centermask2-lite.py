@@ -4,22 +4,14 @@
 # 600, longer side at most 1000.
 _base_ = './coco_instance_centermask2.py'
 
-backend_args = None
+# The base's pipelines with the Lite sizes; steps are picked by type, not position.
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomChoiceResize', scales=[(1000, 580), (1000, 600)], keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
+    dict(step, scales=[(1000, 580), (1000, 600)]) if step.type == 'RandomChoiceResize' else step
+    for step in _base_.train_pipeline
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    # PIL bilinear, as detectron2's ResizeShortestEdge resizes uint8 images.
-    dict(type='Resize', scale=(1000, 600), keep_ratio=True, backend='pillow',
-         interpolation='bilinear'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(step, scale=(1000, 600)) if step.type == 'Resize' else step
+    for step in _base_.test_pipeline
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

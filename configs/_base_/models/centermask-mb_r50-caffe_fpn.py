@@ -35,13 +35,7 @@ model = dict(
     roi_head=dict(
         mask_roi_extractor=dict(
             roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=2, aligned=False))),
-    train_cfg=dict(fcos_proposal=dict(score_thr=cm_score_thr, max_per_img=100)),
-    test_cfg=dict(
-        postprocess='mmdet',
-        fcos=dict(
-            nms_pre=1000,
-            min_bbox_size=0,
-            score_thr=cm_score_thr,
-            nms=dict(type='nms', iou_threshold=0.6),
-            max_per_img=50),
-        mask=dict(mask_thr_binary=0.5)))
+    # [CM]'s FCOS settings are the base's (the paper's): threshold 0.03, 1000 per level,
+    # NMS 0.6, 100 training / 50 test boxes, mmdet post-processing.
+    train_cfg=dict(fcos_proposal=dict(score_thr=cm_score_thr)),
+    test_cfg=dict(fcos=dict(score_thr=cm_score_thr)))

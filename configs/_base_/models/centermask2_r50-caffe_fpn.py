@@ -25,19 +25,7 @@ model = dict(
         style='caffe',
         frozen_stages=1,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    train_cfg=dict(
-        fcos_proposal=dict(
-            nms_pre=1000,
-            min_bbox_size=0,
-            score_thr=centermask2_score_thr,
-            nms=dict(type='nms', iou_threshold=0.6),
-            max_per_img=100)),
-    test_cfg=dict(
-        postprocess='centermask2',
-        fcos=dict(
-            nms_pre=1000,
-            min_bbox_size=0,
-            score_thr=centermask2_score_thr,
-            nms=dict(type='nms', iou_threshold=0.6),
-            max_per_img=50),
-        mask=dict(mask_thr_binary=0.5)))
+    # Only the score threshold and the post-processing differ from the base's FCOS
+    # settings (PRE_NMS_TOPK 1000, NMS 0.6, 100 / 50 boxes are the base's values).
+    train_cfg=dict(fcos_proposal=dict(score_thr=centermask2_score_thr)),
+    test_cfg=dict(postprocess='centermask2', fcos=dict(score_thr=centermask2_score_thr)))
