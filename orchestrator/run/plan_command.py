@@ -29,7 +29,7 @@ def _short(value: Any, n: int = 40) -> str:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from ..queue import SqliteQueue
-    from .scheduler import _fmt_s
+    from .progress import fmt_s
 
     if (search_plan := search_command(args, "cmd_plan")) is not None:
         return int(search_plan(args))
@@ -91,11 +91,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
             diff = f"{job.mode:9} " + ("; ".join(f"{a} ({b})" for _, a, b in job.diff)
                                         if job.mode == "evaluate" else diff)
         say(f"{i:>3}  {job.job_id:16}  {levels:32} {job.seed:>4}  {cache:14} "
-            f"{_fmt_s(est):>8}  {bcell}{diff}")
+            f"{fmt_s(est):>8}  {bcell}{diff}")
     hits = sum(1 for j in plan.jobs if (known.get(j.job_id) is not None and known[
         j.job_id].state == "succeeded") or j.job_id in mlflow_hits)
     total = sum(todo_s)
-    est_text = (f"about {_fmt_s(total)} of job time" if todo_s else "no estimate") + (
+    est_text = (f"about {fmt_s(total)} of job time" if todo_s else "no estimate") + (
         f" (+{unknown} job(s) never run before, no estimate)" if unknown and todo_s else "")
     say(f"{len(plan.jobs)} job(s): {hits} cached, {len(plan.jobs) - hits} to run; {est_text}")
     say(f"planned in {planned_s:.2f} s; nothing was run")

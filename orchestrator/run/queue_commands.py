@@ -19,7 +19,7 @@ def study_name(study: str) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .scheduler import _fmt_s
+    from .progress import fmt_s
 
     if args.study is not None and (search_status := search_command(
             args, "cmd_status")) is not None:
@@ -56,7 +56,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     say(f"{'job':16}  {'state':9} {'try':>5}  {'time':>8}  {'name':36} run / error")
     for j in jobs:
         say(f"{j.job_id:16}  {j.state:9} {j.attempts:>2}/{j.max_attempts:<2}  "
-            f"{_fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):36} "
+            f"{fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):36} "
             + (f"[{where[j.job_id]}] " if j.job_id in where else "")
             + f"{j.run_id or ''}")
         if j.error and j.state != "succeeded":

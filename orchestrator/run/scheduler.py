@@ -37,7 +37,7 @@ from ..queue import JobQueue, JobRecord, JobState, NewJob, default_owner, owner_
 from ..study.configs import dump_config
 from ..study.plan import Plan, PlannedJob
 from ..workspace import REPO_ROOT, Workspace
-from .progress import Display, JobView, PlainDisplay, Snapshot, job_seconds, study_eta
+from .progress import Display, JobView, PlainDisplay, Snapshot, fmt_s, job_seconds, study_eta
 from .tracking import Tracker
 
 Printer = Callable[[str], None]
@@ -103,13 +103,6 @@ def enqueue_plan(plan: Plan, queue: JobQueue, cache_hits: dict[str, str]) -> lis
     # they stay in the queue for other studies that share them.
     queue.detach(plan.study.name, {j.job_id for j in plan.jobs})
     return new
-
-
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _error_text(work: Path, log: Path, outcome: Outcome) -> tuple[str, bool]:
@@ -308,7 +301,7 @@ class Scheduler:
         if ok:
             self._succeeded(rec)
             self._durations.append(took)
-            self.out(f"  done    {self._label(outcome.job_id)} in {_fmt_s(took)} "
+            self.out(f"  done    {self._label(outcome.job_id)} in {fmt_s(took)} "
                      f"on {outcome.device}")
             return
         current = self.queue.get(outcome.job_id)
@@ -372,7 +365,7 @@ class Scheduler:
     def headline(self, counts: dict[str, int]) -> str:
         """The first part of a progress line (the per-job parts follow it)."""
         total = sum(counts.values()) - counts[JobState.CANCELLED]
-        return (f"[{_fmt_s(self.elapsed)}] {self.plan.study.name}: "
+        return (f"[{fmt_s(self.elapsed)}] {self.plan.study.name}: "
                 f"{counts[JobState.SUCCEEDED]}/{total} done, {counts[JobState.RUNNING]} running, "
                 f"{counts[JobState.FAILED]} failed, {counts[JobState.QUEUED]} queued")
 
@@ -409,7 +402,7 @@ class Scheduler:
         parts = [f"{counts[JobState.SUCCEEDED]}/{total} done",
                  f"{counts[JobState.RUNNING]} running"]
         parts += [f"{counts[k]} {k}" for k in (JobState.FAILED, JobState.QUEUED) if counts[k]]
-        return f"[{_fmt_s(time.time() - self._t0)}] {self.plan.study.name}: " + \
+        return f"[{fmt_s(time.time() - self._t0)}] {self.plan.study.name}: " + \
             ", ".join(parts)
 
     def _progress(self, counts: dict[str, int]) -> str:
@@ -422,7 +415,7 @@ class Scheduler:
                 parts.append(f"{job_id[:8]}: starting")
                 continue
             it = f" it {d['iter']}/{d['max_iters']}" if "iter" in d else ""
-            eta = f" eta {_fmt_s(d['eta_s'])}" if "eta_s" in d else ""
+            eta = f" eta {fmt_s(d['eta_s'])}" if "eta_s" in d else ""
             parts.append(f"{job_id[:8]}: {d.get('phase', 'train')} ep {d.get('epoch')}/"
                          f"{d.get('max_epochs')}{it}{eta}")
         return " | ".join(parts)

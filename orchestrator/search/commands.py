@@ -148,7 +148,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     import optuna
 
     from ..queue import SqliteQueue
-    from ..run.scheduler import _fmt_s
+    from ..run.progress import fmt_s
 
     ws = workspace_of(args)
     study = load_study(find_study(args.study))
@@ -178,7 +178,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         say(f"{j.job_id:16}  {j.state:9} {'' if t is None else t.number:>5} "
             f"{'' if t is None else t.state.name:8} {value:>8} "
             f"{j.attempts:>2}/{j.max_attempts:<2}  "
-            f"{_fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):44} "
+            f"{fmt_s(j.duration) if j.duration else '':>8}  {j.spec.get('name', ''):44} "
             f"{tail}")
     states = [t.state.name for t in trials.values()]
     say(", ".join(f"{states.count(s)} {s.lower()}" for s in

@@ -12,7 +12,8 @@ from typing import Any, cast
 
 from ..job.worker import RESULT
 from ..queue import JobRecord, JobState, NewJob
-from ..run.scheduler import Scheduler, _fmt_s
+from ..run.progress import fmt_s
+from ..run.scheduler import Scheduler
 from ..study.plan import PlannedJob
 from .job import TRIAL_RUNNER
 from .planner import (
@@ -268,7 +269,7 @@ class SearchScheduler(Scheduler):
         states = [t.state.name for t in self.trials() if ORPHAN_ATTR not in t.user_attrs]
         n = {s: states.count(s) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
         best = self.best()
-        return (f"[{_fmt_s(self.elapsed)}] {self.plan.study.name}: trials "
+        return (f"[{fmt_s(self.elapsed)}] {self.plan.study.name}: trials "
                 f"{n['COMPLETE'] + n['PRUNED'] + n['FAIL']}/{self.budget or '?'} done "
                 f"({n['COMPLETE']} complete, {n['PRUNED']} pruned, {n['FAIL']} failed), "
                 f"{n['RUNNING']} running; best "
