@@ -4,8 +4,5 @@
 _base_ = './centermask-mb_r101-caffe_fpn_ms-3x_coco.py'
 
 train_cfg = dict(max_iters=180000)  # 2x: 180k iterations, lr / 10 at 120k and 160k
-param_scheduler = [
-    dict(type='ConstantLR', factor=1.0 / 3, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', begin=0, end=180000, by_epoch=False,
-         milestones=[120000, 160000], gamma=0.1),
-]
+param_scheduler = [_base_.param_scheduler[0],  # the 3x warm-up
+                   dict(_base_.param_scheduler[1], end=180000, milestones=[120000, 160000])]

@@ -12,7 +12,5 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(max_epochs=36)  # as ../_base_/schedules/centermask_3x.py
-param_scheduler = [
-    dict(type='ConstantLR', factor=1.0 / 3, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', begin=0, end=36, by_epoch=True, milestones=[28, 33], gamma=0.1),
-]
+param_scheduler = [_base_.param_scheduler[0],  # the 1x warm-up
+                   dict(_base_.param_scheduler[1], end=36, milestones=[28, 33])]

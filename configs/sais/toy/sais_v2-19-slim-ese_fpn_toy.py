@@ -52,22 +52,10 @@ model = dict(
         proto_channels=(channels, channels, channels, None, channels, {{_base_.num_protos}})))
 
 # Fixed square input, as in the paper (the toy images are 256 x 256 already).
-image_scale = (256, 256)
-backend_args = None
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=image_scale, keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=image_scale, keep_ratio=False),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+train_pipeline = [dict(step, keep_ratio=False) if step.type == 'Resize' else step
+                  for step in _base_.train_pipeline]
+test_pipeline = [dict(step, keep_ratio=False) if step.type == 'Resize' else step
+                 for step in _base_.test_pipeline]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
