@@ -1,19 +1,17 @@
-# CenterMask-Lite with VoVNetV2-19 (one OSA module of 3 layers per stage, eSE).
-_base_ = './centermask-lite_r50_fpn.py'
+# CenterMask-Lite with VoVNetV2-19 (one OSA module of 3 layers per stage, eSE): the
+# VoVNet model of ./centermask_v2-39_fpn.py at 19 layers, with the Lite widths of
+# ./centermask-lite_r50_fpn.py (paper Sec. 2.6: FPN 128 channels, FCOS towers 2 x 128,
+# SAG-Mask and MaskIoU heads 2 x 128; MaskIoU FCs stay 1024).
+_base_ = './centermask_v2-39_fpn.py'
 
 pretrained = 'data/pretrained/vovnet19_ese_detectron2.pth'
+lite_channels = 128
 model = dict(
-    data_preprocessor=dict(
-        mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0], bgr_to_rgb=False),
-    backbone=dict(
-        _delete_=True,
-        type='VoVNet',
-        arch='V-19',
-        residual=True,
-        attention='ese',
-        out_indices=(1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=False),
-        norm_eval=True,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(in_channels=[512, 768, 1024]))
+    backbone=dict(arch='V-19', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    neck=dict(out_channels=lite_channels),
+    bbox_head=dict(in_channels=lite_channels, feat_channels=lite_channels, stacked_convs=2),
+    roi_head=dict(
+        mask_roi_extractor=dict(out_channels=lite_channels),
+        mask_head=dict(num_convs=2, in_channels=lite_channels, conv_out_channels=lite_channels),
+        mask_iou_head=dict(
+            num_convs=2, in_channels=lite_channels, conv_out_channels=lite_channels)))
