@@ -1,11 +1,9 @@
 # Paper Table 5, CenterMask-Lite M-v2-FPN (MobileNetV2), 48 epochs, [580, 600] jitter.
 # 26.7 / 30.2 AP.
-_base_ = './centermask-lite_v2-19_fpn_4x_coco.py'
+_base_ = './centermask-lite_r50_fpn_4x_coco.py'
 
 pretrained = 'data/pretrained/mobilenet_v2.pth'  # local ImageNet weights
 model = dict(
-    data_preprocessor=dict(
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
     backbone=dict(
         _delete_=True,
         type='TruncatedMobileNetV2',
