@@ -7,9 +7,6 @@ _base_ = [
     '../_base_/models/centermask-mb_r50-caffe_fpn.py',
     '../_base_/datasets/coco_instance_centermask-mb.py',
     '../_base_/schedules/centermask-mb_3x.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/default_runtime_iter.py',
 ]
 custom_imports = dict(imports=['centermask_mm'], allow_failed_imports=False)
-
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=10000))
-log_processor = dict(by_epoch=False)

@@ -8,7 +8,7 @@ _base_ = [
     '../_base_/models/centermask_v2-39_fpn.py',
     '../_base_/datasets/coco_instance_centermask2.py',
     '../_base_/schedules/centermask2_3x.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/default_runtime_iter.py',
 ]
 custom_imports = dict(imports=['centermask_mm'], allow_failed_imports=False)
 
@@ -18,6 +18,3 @@ centermask2_score_thr = 0.05
 model = dict(
     train_cfg=dict(fcos_proposal=dict(score_thr=centermask2_score_thr)),
     test_cfg=dict(postprocess='centermask2', fcos=dict(score_thr=centermask2_score_thr)))
-
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=10000))
-log_processor = dict(by_epoch=False)

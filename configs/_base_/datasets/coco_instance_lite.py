@@ -1,15 +1,13 @@
 # COCO 2017 instance segmentation (mmdet's dataset settings) with the CenterMask paper's
-# Lite input (Table 5, CenterMask-Lite rows): training shorter side uniform in [580, 600],
-# longer side at most 1000, flip; test shorter side 600, longer side at most 1000.
-_base_ = 'mmdet::_base_/datasets/coco_instance.py'
+# Lite input (Table 5, CenterMask-Lite rows): ./coco_instance_ms.py's scale jitter at the
+# Lite sizes, training shorter side uniform in [580, 600], longer side at most 1000, flip;
+# test shorter side 600, longer side at most 1000.
+_base_ = './coco_instance_ms.py'
 
 backend_args = None
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomResize', scale=[(1000, 580), (1000, 600)], keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
+    dict(step, scale=[(1000, 580), (1000, 600)]) if step.type == 'RandomResize' else step
+    for step in _base_.train_pipeline
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
