@@ -8,16 +8,12 @@ pretrained = 'data/pretrained/resnext101_64x4d.pth'  # local ImageNet ResNeXt-10
 model = dict(
     data_preprocessor=dict(
         mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    # the base's C2-C5 ResNet settings, as a pytorch-style ResNeXt whose BN trains
     backbone=dict(
-        _delete_=True,
         type='ResNeXt',
         depth=101,
         groups=64,
         base_width=4,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,
+        norm_cfg=dict(requires_grad=True),
         style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
