@@ -38,7 +38,7 @@ from .configs import (
 )
 from .data import DataError, Dataset, _file_hash, bind, manifest, resolve_dataset
 from .errors import Problem, StudyError
-from .identity import CodeFingerprint, job_id
+from .identity import CodeFingerprint, file_code_digest, job_id
 from .reader import EvaluateModel, Profile, Study, combinations
 from .trust import base_problem, patch_trust_issues
 
@@ -319,12 +319,13 @@ def plan_evaluation(study: Study, profile: Profile, *, workspace: Path, repo_roo
 
 
 def converter_fingerprint(repo_root: Path) -> str:
-    """sha256 (16 hex) of the converter's sources: part of an evaluation job's identity and
-    of its cached conversion's name, so a converter fix converts and evaluates again."""
+    """sha256 (16 hex) of the converter's code (:func:`~.identity.code_digest`: prose
+    excluded): part of an evaluation job's identity and of its cached conversion's name, so
+    a converter fix converts and evaluates again."""
     h = hashlib.sha256()
     folder = repo_root / "centermask_mm" / "converters" / "centermask2"
     for path in sorted(folder.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        h.update(f"{path.name}\0{file_code_digest(path)}\0".encode())
     return h.hexdigest()[:16]
 
 

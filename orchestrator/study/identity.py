@@ -7,7 +7,8 @@ to 16 hex digits:
   patch and the level patches, canonicalised (sorted keys, no volatile keys such as
   ``work_dir``; data roots are not in it because the data manifest, which hashes the
   annotation files, stands for them);
-* the code fingerprint covers what the job runs of this project: the source of the modules
+* the code fingerprint covers what the job runs of this project: the code (the source
+  without comments, docstrings and blank lines, :func:`code_digest`) of the modules
   that define the registered types its config names (``type='CenterMask'``...), found by a
   static scan of the plugin package for ``@REGISTRY.register_module()`` classes, plus the
   project modules those import, transitively. Library types stand in through the versions
@@ -23,7 +24,9 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.metadata
+import io
 import subprocess
+import tokenize
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -63,6 +66,43 @@ def _register_names(node: ast.expr) -> list[str] | None:
     return []
 
 
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def code_digest(source: bytes, tree: ast.Module) -> str:
+    """sha256 of a module's code without its comments, docstrings, blank lines and trailing
+    spaces, so editing prose changes no job's identity; any change to a statement does.
+
+    Spans are cut from the text (``tree`` is ``source`` parsed) rather than hashing an AST
+    dump, whose format changes between Python versions.
+    """
+    lines = source.splitlines()
+    spans: list[tuple[int, int, int, int]] = []  # (line, byte col, end line, end byte col)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None) if isinstance(node, _DOCUMENTED) else None
+        doc = body[0] if body else None
+        if (isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+                and isinstance(doc.value.value, str) and doc.end_lineno is not None
+                and doc.end_col_offset is not None):
+            spans.append((doc.lineno, doc.col_offset, doc.end_lineno, doc.end_col_offset))
+    for tok in tokenize.tokenize(io.BytesIO(source).readline):
+        if tok.type == tokenize.COMMENT:  # tokenize counts characters, the cut counts bytes
+            (row, col), end = tok.start, tok.end[1]
+            prefix = tok.line[:col].encode()
+            spans.append((row, len(prefix), row, len(prefix) + len(tok.line[col:end].encode())))
+    for row, col, end_row, end_col in sorted(spans, reverse=True):
+        first, last = lines[row - 1], lines[end_row - 1]
+        lines[row - 1:end_row] = [first[:col] + last[end_col:]]
+    kept = [ln.rstrip() for ln in lines if ln.strip()]
+    return hashlib.sha256(b"\n".join(kept)).hexdigest()
+
+
+def file_code_digest(path: Path) -> str:
+    """:func:`code_digest` of the Python file at ``path``."""
+    data = path.read_bytes()
+    return code_digest(data, ast.parse(data, filename=str(path)))
+
+
 @dataclass
 class SourceIndex:
     """A static picture of one Python package: which module registers which type name, and
@@ -72,7 +112,7 @@ class SourceIndex:
         package_dir: The package folder (``<repo>/centermask_mm``).
         types: Registered name -> the modules (paths) that register it.
         imports: Module path -> package module paths it imports.
-        digests: Module path -> sha256 of its bytes.
+        digests: Module path -> :func:`code_digest` of its source.
     """
 
     package_dir: Path
@@ -171,8 +211,7 @@ class SourceIndex:
         for path in sorted(package_dir.rglob("*.py")):
             if "__pycache__" in path.parts:
                 continue
-            data = path.read_bytes()
-            index.digests[path] = hashlib.sha256(data).hexdigest()
+            index.digests[path] = code_digest(path.read_bytes(), index._tree(path))
             for node in ast.walk(index._tree(path)):
                 if isinstance(node, ast.ClassDef | ast.FunctionDef):
                     for deco in node.decorator_list:

@@ -94,10 +94,15 @@ def test_code_fingerprint_covers_the_modules_a_config_reaches(tmp_path):
     assert len(before) == 16 and fp(cfg) == before
     for name in ("__init__.py", "heads/__init__.py", "heads/unused.py", "layers/big.py",
                  "other.py", "notes.txt"):  # code the config does not reach
-        (pkg / name).write_text((pkg / name).read_text() + "\n# edited\n")
+        (pkg / name).write_text((pkg / name).read_text() + "\nEDITED = 1\n")
         assert CodeFingerprint.of(pkg)(cfg) == before, name
     for name in ("heads/head.py", "layers/conv.py", "util.py"):  # code it reaches
-        (pkg / name).write_text((pkg / name).read_text() + "\n# edited\n")
+        path = pkg / name
+        # Prose is not code: a comment, a docstring, blank lines change nothing...
+        path.write_text('"""A new module docstring."""\n\n' + path.read_text() + "\n# a note\n")
+        assert CodeFingerprint.of(pkg)(cfg) == before, name
+        # ...a statement does.
+        path.write_text(path.read_text() + "EDITED = 1\n")
         after = CodeFingerprint.of(pkg)(cfg)
         assert after != before, name
         before = after
@@ -130,13 +135,15 @@ def test_editing_model_code_changes_exactly_the_jobs_that_use_it(tmp_path, repo_
                           validate_build=False)
         return [j.job_id for j in plan.jobs]
 
-    def edit(rel: str) -> None:
+    def edit(rel: str, text: str = "\nEDITED = 1\n") -> None:
         path = root / "centermask_mm" / rel
-        path.write_text(path.read_text() + "\n# an edit\n")
+        path.write_text(path.read_text() + text)
 
     first = ids()
     assert len(set(first)) == 2
     edit("models/dense_heads/sais_head.py")  # SAIS only
+    assert ids() == first
+    edit("models/roi_heads/centermask_roi_head.py", "\n# a comment is not code\n")
     assert ids() == first
     edit("models/roi_heads/centermask_roi_head.py")  # every CenterMask job
     second = ids()
