@@ -26,7 +26,10 @@ def test_runner_flags_are_parsed_and_local_rank_exported(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "bare.py"
     cfg.write_text("x = 1\n")
-    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    # setenv records the variable (even when unset), so the "3" exported below is undone;
+    # delenv then leaves it unset, as parse_runner_args only sets it when missing
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.delenv("LOCAL_RANK")
     args = _cli_common.parse_runner_args(_parser(), [
         str(cfg), "--cfg-options", "a.b=1", "c=x,y", "--launcher", "pytorch",
         "--local-rank", "3"])
