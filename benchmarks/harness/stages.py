@@ -246,38 +246,66 @@ def count_macs(module: nn.Module, args: tuple[Any, ...] = (),
 class MacCounter:
     """Count multiply-accumulates per stage (see :func:`count_macs` for what counts).
 
-    While active, the arguments of every call of a stage that is a module's ``forward``
-    (:data:`STAGES`) and holds conv / linear layers are recorded; on exit each call is
-    counted by :func:`count_macs` (traced once more, outside the timed runs). FLOPs do not
-    depend on machine load, so they explain a latency ratio where timings are noisy. Layers
-    run outside those stages (none in mmdet's detectors or CenterMask) are not counted.
+    While active, the arguments of every ``forward`` call of the conv / linear-holding
+    modules that :data:`STAGES` names are recorded, and so are those of the detector's
+    top-level children that no stage path reaches (SAIS's and mmdet's YOLACT / CondInst /
+    SOLO protonet ``mask_head``), under ``other``. On exit each call is counted by
+    :func:`count_macs` (traced once more, outside the timed runs); like the timer's,
+    counts are exclusive: a recorded call made inside another is subtracted from the
+    outer one. FLOPs do not depend on machine load, so they explain a latency ratio where
+    timings are noisy.
 
     Attributes:
-        macs (dict[str, int]): MACs per stage, after exit.
+        macs (dict[str, int]): MACs per stage (``'other'`` for the uncovered children),
+            after exit.
     """
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.macs: dict[str, int] = {}
-        self._calls: list[tuple[str, nn.Module, tuple[Any, ...], dict[str, Any]]] = []
+        # (stage, module, args, kwargs, index of the enclosing recorded call or -1)
+        self._calls: list[tuple[str, nn.Module, tuple[Any, ...], dict[str, Any], int]] = []
+        self._open: list[int] = []  # recorded calls still running, innermost last
         self._handles: list[Any] = []
 
-    def __enter__(self) -> MacCounter:
+    def _recorded(self) -> list[tuple[str, nn.Module]]:
+        """(stage, module) of every module whose ``forward`` calls are counted."""
+        out: list[tuple[str, nn.Module]] = []
+        covered: set[str] = set()
         for name, path, method, _group in STAGES:
             module = attribute_at(self.model, path)
-            if method == "forward" and isinstance(module, nn.Module) and _has_macs(module):
-                def record(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
-                           stage: str = name) -> None:
-                    self._calls.append((stage, mod, args, kwargs))
-                self._handles.append(module.register_forward_pre_hook(record,
-                                                                      with_kwargs=True))
+            if isinstance(module, nn.Module):
+                covered.add(path.split(".")[0])
+                if method == "forward" and _has_macs(module):
+                    out.append((name, module))
+        out += [("other", child) for child_name, child in self.model.named_children()
+                if child_name not in covered and _has_macs(child)]
+        return out
+
+    def _enter_call(self, stage: str, module: nn.Module, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> None:
+        self._calls.append((stage, module, args, kwargs, self._open[-1] if self._open else -1))
+        self._open.append(len(self._calls) - 1)
+
+    def _exit_call(self, *_: object) -> None:
+        self._open.pop()  # returns None: a forward hook's return value replaces the output
+
+    def __enter__(self) -> MacCounter:
+        for stage, module in self._recorded():
+            self._handles += [
+                module.register_forward_pre_hook(functools.partial(self._enter_call, stage),
+                                                 with_kwargs=True),
+                module.register_forward_hook(self._exit_call, always_call=True)]
         return self
 
     def __exit__(self, *exc: object) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        calls, self._calls = self._calls, []
+        calls, self._calls, self._open = self._calls, [], []
         if exc[0] is None:
-            for stage, module, args, kwargs in calls:
-                self.macs[stage] = self.macs.get(stage, 0) + count_macs(module, args, kwargs)
+            for stage, module, args, kwargs, parent in calls:
+                n = count_macs(module, args, kwargs)
+                self.macs[stage] = self.macs.get(stage, 0) + n
+                if parent >= 0:  # already inside the enclosing call's trace
+                    self.macs[calls[parent][0]] -= n

@@ -239,6 +239,44 @@ def test_mac_counter_counts_conv_deconv_linear_per_stage() -> None:
     assert not model.backbone._forward_pre_hooks  # hooks removed
 
 
+def test_mac_counter_counts_parts_outside_stages_as_other_and_nested_calls_once() -> None:
+    from benchmarks.harness.stages import MacCounter
+
+    class Neck(nn.Module):  # runs the backbone inside itself
+        def __init__(self, backbone: nn.Module) -> None:
+            super().__init__()
+            self.backbone, self.lateral = backbone, nn.Conv2d(8, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lateral(self.backbone(x))
+
+    class Protonet(nn.Module):  # a top-level mask_head, as in SAIS / YOLACT: no stage
+        def __init__(self) -> None:
+            super().__init__()
+            self.proto = nn.Conv2d(8, 4, 3, padding=1)
+
+        def forward(self, x: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+            return self.proto(x).flatten(2)[0].t() @ coeffs.t()  # (h*w, k) @ (k, N)
+
+    model = nn.Module()
+    model.backbone = nn.Conv2d(3, 8, 3, padding=1)
+    model.neck = Neck(model.backbone)
+    model.mask_head = Protonet()
+    model.eval()
+    x, coeffs = torch.rand(1, 3, 10, 10), torch.rand(5, 4)
+    with torch.no_grad():
+        expected = model.mask_head(model.backbone(x), coeffs)
+        with MacCounter(model) as counter:
+            model.neck(x)
+            masks = model.mask_head(model.backbone(x), coeffs)
+    torch.testing.assert_close(masks, expected)  # the hooks leave outputs alone
+    # the backbone's nested call counts for the backbone only, not for the neck too
+    assert counter.macs == {"backbone": 2 * 8 * 10 * 10 * 3 * 3 * 3,
+                            "fpn": 4 * 10 * 10 * 8,
+                            "other": 4 * 10 * 10 * 8 * 3 * 3 + 10 * 10 * 4 * 5}
+    assert not model.mask_head._forward_pre_hooks and not model.mask_head._forward_hooks
+
+
 def test_peak_memory_sees_an_allocation() -> None:
     with PeakMemory("cpu") as mem:
         block = torch.ones(64 * 1024 * 1024 // 4 * 4)  # 256 MiB of float32
