@@ -178,8 +178,9 @@ def measure_latency(model_or_config: nn.Module | Any, shape: Sequence[int] = (80
         ori_shape (Sequence[int], optional): Original image shape for paste-back;
             defaults to ``shape``.
         seed (int): Seed of the synthetic image.
-        count_macs (bool): One more run counting conv / linear multiply-accumulates per
-            stage (``stage_gmacs``; needs ``stage_runs > 0``).
+        count_macs (bool): One more run, after the measured ones (outside ``memory``),
+            counting multiply-accumulates per stage with :class:`MacCounter`
+            (``stage_gmacs``; needs ``stage_runs > 0``).
         keep_predictions (bool): Also return the last run's ``pred_instances`` tensors
             under ``'predictions'`` (not JSON-serialisable; used by equality checks).
 
@@ -190,7 +191,8 @@ def measure_latency(model_or_config: nn.Module | Any, shape: Sequence[int] = (80
         run, with its ``total``), ``stage_groups_ms``, ``staged_total_ms``
         (median of the staged runs' totals), ``staged_over_end_to_end`` (their ratio to
         the end-to-end median, ~1 on a quiet machine), ``stage_gmacs`` / ``gmacs``
-        (conv and linear GMACs per stage and in total; machine-independent), ``top_k``,
+        (GMACs per stage, ``other`` for parts outside every stage, and in total;
+        machine-independent), ``top_k``,
         ``detections`` (min and max over all runs), ``fixed_count`` (what was biased),
         ``memory`` (:class:`PeakMemory`), ``hardware`` (:func:`.hardware.hardware_info`).
 
@@ -215,31 +217,32 @@ def measure_latency(model_or_config: nn.Module | Any, shape: Sequence[int] = (80
     out: Any = None
     macs: dict[str, int] = {}
     try:
-        with fixed_detections(model) if fixed_count else _no_fix(model) as fix, \
-                PeakMemory(dev) as mem, torch.no_grad():
-            for _ in range(warmup):
-                out = model.test_step(fresh(batch))
-                counts.append(_num_detections(out))
-            for _ in range(runs):
-                ms, out = _timed(lambda: model.test_step(fresh(batch)), dev)
-                e2e.append(ms)
-                counts.append(_num_detections(out))
-            if stage_runs:
-                with StageTimer(model, dev) as timer:
-                    for _ in range(stage_runs):
-                        data = fresh(batch)
-                        timer.reset()
-                        ms, out = _timed(lambda d=data: model.test_step(d), dev)
-                        totals.append(ms)
-                        counts.append(_num_detections(out))
-                        for name, t in timer.times.items():
-                            per_stage.setdefault(name, []).append(t)
-                        others.append(ms - sum(timer.times.values()))
-                    if count_macs:
-                        # A separate run: the hooks' overhead must not reach the timings.
-                        with MacCounter(model) as counter:
-                            model.test_step(fresh(batch))
-                        macs = counter.macs
+        with fixed_detections(model) if fixed_count else _no_fix(model) as fix:
+            with PeakMemory(dev) as mem, torch.no_grad():
+                for _ in range(warmup):
+                    out = model.test_step(fresh(batch))
+                    counts.append(_num_detections(out))
+                for _ in range(runs):
+                    ms, out = _timed(lambda: model.test_step(fresh(batch)), dev)
+                    e2e.append(ms)
+                    counts.append(_num_detections(out))
+                if stage_runs:
+                    with StageTimer(model, dev) as timer:
+                        for _ in range(stage_runs):
+                            data = fresh(batch)
+                            timer.reset()
+                            ms, out = _timed(lambda d=data: model.test_step(d), dev)
+                            totals.append(ms)
+                            counts.append(_num_detections(out))
+                            for name, t in timer.times.items():
+                                per_stage.setdefault(name, []).append(t)
+                            others.append(ms - sum(timer.times.values()))
+            if stage_runs and count_macs:
+                # A separate run after the measured ones, so that neither the timings nor
+                # the peak memory include the recorded arguments or the tracing.
+                with torch.no_grad(), MacCounter(model) as counter:
+                    model.test_step(fresh(batch))
+                macs = counter.macs
     finally:
         model.train(was_training)
     top_k = fix["top_k"]
