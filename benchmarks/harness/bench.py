@@ -16,12 +16,13 @@ from typing import Any
 import torch
 
 from .hardware import hardware_info
-from .inputs import fresh, inference_batch
+from .inputs import inference_batch
 from .memory import release_memory
 from .models import build_model, params_m
 from .options import OPTION_NAMES, apply_options
 from .runner import (
     compare_predictions,
+    fresh_test_step,
     interleaved_latency,
     measure_latency,
     measure_training,
@@ -167,7 +168,7 @@ def _optimised(model: torch.nn.Module, spec: ModelSpec, settings: BenchSettings,
                ref_preds: Any, log: Callable[[str], None]) -> dict[str, Any]:
     batch = inference_batch(shape, settings.ori_shape, seed=settings.seed)
     log(f"[bench] {spec.label}: trying {', '.join(options)}")
-    state = apply_options(model, options, lambda: model.test_step(fresh(batch)),
+    state = apply_options(model, options, lambda: fresh_test_step(model, batch),
                           torch.device(settings.device).type)
     applied = state.applied
     entry: dict[str, Any] = {"name": f"{spec.label} [{'+'.join(applied) or 'none applied'}]",

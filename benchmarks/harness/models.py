@@ -22,7 +22,7 @@ for Mask R-CNN) to NMS, an unrealistic cost that would favour CenterMask in the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -152,8 +152,38 @@ def detection_top_k(model: nn.Module) -> int | None:
     return int(k) if k is not None else None
 
 
-def find_classifier(model: nn.Module) -> tuple[str, str, nn.Module] | None:
-    """The final classifier that :func:`fixed_detections` biases: (path, activation, layer)."""
+def _step(model: nn.Module, name: str) -> Callable[..., Any]:
+    """The bound ``model.<name>`` step method of an mmengine ``BaseModel``.
+
+    Looked up here because torch types a module's unknown attributes as ``Tensor | Module``
+    and mmengine is untyped, so ``model.test_step(...)`` cannot be checked at the call site.
+
+    Raises:
+        AttributeError: the model has no such method (not an mmengine ``BaseModel``).
+    """
+    step = getattr(model, name, None)
+    if step is None:
+        raise AttributeError(f"{type(model).__name__!r} object has no attribute {name!r} "
+                             f"(not an mmengine BaseModel)")
+    return step
+
+
+def run_test_step(model: nn.Module, data: dict[str, Any]) -> list[Any]:
+    """``model.test_step(data)``: preprocessing, forward and post-processing of a batch
+    (:func:`~.inputs.inference_batch`); one ``DetDataSample`` per image."""
+    return _step(model, "test_step")(data)
+
+
+def run_train_step(model: nn.Module, data: dict[str, Any], optim_wrapper: Any
+                   ) -> dict[str, torch.Tensor]:
+    """``model.train_step(data, optim_wrapper)``: forward with losses, backward and the
+    optimiser update on a batch (:func:`~.inputs.training_batch`); the logged losses."""
+    return _step(model, "train_step")(data, optim_wrapper)
+
+
+def find_classifier(model: nn.Module) -> tuple[str, str, nn.Conv2d | nn.Linear] | None:
+    """The final classifier that :func:`fixed_detections` biases: (path, activation, layer);
+    the layer always has a bias."""
     for path, kind in CLASSIFIERS:
         layer = attribute_at(model, path)
         if isinstance(layer, nn.Conv2d | nn.Linear) and layer.bias is not None:
@@ -180,19 +210,21 @@ def fixed_detections(model: nn.Module, logit: float = DEFAULT_LOGIT
         yield info
         return
     path, _kind, layer = found
+    bias = layer.bias
+    assert bias is not None  # find_classifier only returns layers with a bias
     saved_w = layer.weight.detach().clone()
-    saved_b = layer.bias.detach().clone()
+    saved_b = bias.detach().clone()
     with torch.no_grad():
         layer.weight.zero_()
-        layer.bias.fill_(-logit)
-        layer.bias[0] = logit
+        bias.fill_(-logit)
+        bias[0] = logit
     info["classifier"] = path
     try:
         yield info
     finally:
         with torch.no_grad():
             layer.weight.copy_(saved_w)
-            layer.bias.copy_(saved_b)
+            bias.copy_(saved_b)
 
 
 def num_classes(model: nn.Module) -> int:

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .inputs import fresh, inference_batch
+from .inputs import inference_batch
 from .models import build_model, fixed_detections
-from .runner import model_device
+from .runner import fresh_test_step, model_device
 
 
 def profile_inference(model_or_config: nn.Module | Any,
@@ -61,17 +61,17 @@ def profile_inference(model_or_config: nn.Module | Any,
     ctx = fixed_detections(model) if fixed_count else nullcontext()
     try:
         with ctx, torch.no_grad():
-            model.test_step(fresh(batch))
+            fresh_test_step(model, batch)
             with torch.profiler.profile(activities=activities) as prof:
                 for _ in range(runs):
-                    model.test_step(fresh(batch))
+                    fresh_test_step(model, batch)
                     if dev.type == "cuda":
                         torch.cuda.synchronize(dev)
             ops = prof.key_averages().table(sort_by=sort, row_limit=row_limit)
             py = cProfile.Profile()
             py.enable()
             for _ in range(runs):
-                model.test_step(fresh(batch))
+                fresh_test_step(model, batch)
             py.disable()
     finally:
         model.train(was_training)

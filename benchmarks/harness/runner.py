@@ -19,6 +19,7 @@ Method (perf-anchors §8 and §10, mmdet ``benchmark.py`` semantics with its pit
 """
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import time
@@ -31,7 +32,7 @@ from torch import nn
 from .hardware import hardware_info
 from .inputs import fresh, inference_batch, training_batch
 from .memory import PeakMemory
-from .models import build_model, fixed_detections, num_classes
+from .models import build_model, fixed_detections, num_classes, run_test_step, run_train_step
 from .stages import MacCounter, StageTimer, group_times
 
 
@@ -74,7 +75,7 @@ def _model_and_device(model_or_config: nn.Module | Any, device: str | torch.devi
 
         model = model_or_config
         while is_model_wrapper(model):
-            model = model.module
+            model = model.get_submodule("module")  # the wrapped model
         return model, model_device(model)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -92,6 +93,12 @@ def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
     out = fn()
     _sync(device)
     return (time.perf_counter() - start) * 1e3, out
+
+
+def fresh_test_step(model: nn.Module, batch: dict[str, list]) -> list[Any]:
+    """``model.test_step`` on a fresh copy of ``batch``: the unit every latency run times
+    (the copy included; ``test_step`` writes its predictions into the data samples)."""
+    return run_test_step(model, fresh(batch))
 
 
 def _num_detections(out: Any) -> int:
@@ -220,10 +227,10 @@ def measure_latency(model_or_config: nn.Module | Any, shape: Sequence[int] = (80
         with fixed_detections(model) if fixed_count else _no_fix(model) as fix:
             with PeakMemory(dev) as mem, torch.no_grad():
                 for _ in range(warmup):
-                    out = model.test_step(fresh(batch))
+                    out = fresh_test_step(model, batch)
                     counts.append(_num_detections(out))
                 for _ in range(runs):
-                    ms, out = _timed(lambda: model.test_step(fresh(batch)), dev)
+                    ms, out = _timed(functools.partial(fresh_test_step, model, batch), dev)
                     e2e.append(ms)
                     counts.append(_num_detections(out))
                 if stage_runs:
@@ -231,7 +238,7 @@ def measure_latency(model_or_config: nn.Module | Any, shape: Sequence[int] = (80
                         for _ in range(stage_runs):
                             data = fresh(batch)
                             timer.reset()
-                            ms, out = _timed(lambda d=data: model.test_step(d), dev)
+                            ms, out = _timed(functools.partial(run_test_step, model, data), dev)
                             totals.append(ms)
                             counts.append(_num_detections(out))
                             for name, t in timer.times.items():
@@ -241,7 +248,7 @@ def measure_latency(model_or_config: nn.Module | Any, shape: Sequence[int] = (80
                 # A separate run after the measured ones, so that neither the timings nor
                 # the peak memory include the recorded arguments or the tracing.
                 with torch.no_grad(), MacCounter(model) as counter:
-                    model.test_step(fresh(batch))
+                    fresh_test_step(model, batch)
                 macs = counter.macs
     finally:
         model.train(was_training)
@@ -322,10 +329,10 @@ def interleaved_latency(models: Sequence[nn.Module], shapes: Sequence[tuple[int,
                 stack.enter_context(fixed_detections(model) if fixed_count else _no_fix(model))
             for (model, _), batch in zip(nets, batches, strict=True):
                 for _ in range(warmup):
-                    model.test_step(fresh(batch))
+                    fresh_test_step(model, batch)
             for _ in range(rounds):
                 for i, ((model, dev), batch) in enumerate(zip(nets, batches, strict=True)):
-                    ms, _ = _timed(lambda m=model, b=batch: m.test_step(fresh(b)), dev)
+                    ms, _ = _timed(functools.partial(fresh_test_step, model, batch), dev)
                     times[i].append(ms)
     finally:
         for (model, _), mode in zip(nets, was_training, strict=True):
@@ -397,9 +404,9 @@ def measure_training(model_or_config: nn.Module | Any, shape: Sequence[int] = (8
     try:
         with PeakMemory(dev) as mem:
             for _ in range(warmup):
-                model.train_step(fresh(batch), wrapper)
+                run_train_step(model, fresh(batch), wrapper)
             for _ in range(steps):
-                ms, log = _timed(lambda: model.train_step(fresh(batch), wrapper), dev)
+                ms, log = _timed(lambda: run_train_step(model, fresh(batch), wrapper), dev)
                 times.append(ms)
     finally:
         model.train(was_training)
