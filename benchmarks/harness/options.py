@@ -50,16 +50,22 @@ class AppliedOptions:
 
 
 def _replace_forward(module: nn.Module, new: Callable[..., Any]) -> Callable[[], None]:
-    had_own = "forward" in vars(module)
+    # An earlier switch may have set the instance's own forward: undo puts that one back.
     old = vars(module).get("forward")
-    module.forward = new  # type: ignore[method-assign]
+    module.forward = new
 
     def undo() -> None:
-        if had_own:
-            module.forward = old  # type: ignore[method-assign]
+        if old is not None:
+            module.forward = old
         else:
             del module.forward
     return undo
+
+
+def _part(model: nn.Module, name: str) -> nn.Module | None:
+    """The detector's ``backbone`` or ``neck`` submodule; None when it has none."""
+    part = getattr(model, name, None)
+    return part if isinstance(part, nn.Module) else None
 
 
 def _to_nchw(feats: Any) -> Any:
@@ -91,11 +97,16 @@ def _fuse(model: nn.Module) -> Callable[[], None]:
     return undo
 
 
-def _channels_last(model: nn.Module) -> Callable[[], None]:
-    parts = [m for m in (getattr(model, "backbone", None), getattr(model, "neck", None))
-             if m is not None]
+def _to_memory_format(parts: list[nn.Module], memory_format: torch.memory_format) -> None:
+    """Move every part's 4-D weights to ``memory_format``, in place."""
     for part in parts:
-        part.to(memory_format=torch.channels_last)
+        # torch's Module.to overloads omit the memory_format keyword it documents and accepts
+        part.to(memory_format=memory_format)  # type: ignore[call-overload]
+
+
+def _channels_last(model: nn.Module) -> Callable[[], None]:
+    parts = [m for m in (_part(model, "backbone"), _part(model, "neck")) if m is not None]
+    _to_memory_format(parts, torch.channels_last)
     undos = []
     backbone, neck = parts[0], parts[-1]
     fwd = backbone.forward
@@ -107,13 +118,12 @@ def _channels_last(model: nn.Module) -> Callable[[], None]:
     def undo() -> None:
         for u in reversed(undos):
             u()
-        for part in parts:
-            part.to(memory_format=torch.contiguous_format)
+        _to_memory_format(parts, torch.contiguous_format)
     return undo
 
 
 def _bf16(model: nn.Module, device_type: str) -> Callable[[], None]:
-    backbone, neck = model.backbone, getattr(model, "neck", None)
+    backbone, neck = model.get_submodule("backbone"), _part(model, "neck")
     last = neck if neck is not None else backbone
     fwd, lfwd = backbone.forward, last.forward
 
@@ -126,7 +136,7 @@ def _bf16(model: nn.Module, device_type: str) -> Callable[[], None]:
             out = lfwd(feats)
         return _to_float(out)
 
-    if last is backbone:
+    if neck is None:
         undo_b = _replace_forward(backbone, lambda x: _to_float(bb(x)))
         return undo_b
     undo_b = _replace_forward(backbone, bb)
