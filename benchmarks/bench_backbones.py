@@ -25,11 +25,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 FROZEN_BN = dict(type='BN', requires_grad=False)
-MODELS_TO_BENCH = {
+MODELS_TO_BENCH: dict[str, dict[str, Any]] = {
     'v1-39': dict(type='VoVNet', arch='V-39', residual=False, attention=None,
                   out_indices=(1, 2, 3), norm_cfg=FROZEN_BN),
     'v2-39': dict(type='VoVNet', arch='V-39', residual=True, attention='ese',

@@ -46,6 +46,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = {
@@ -156,10 +157,10 @@ def measure(name: str, config: str, args: argparse.Namespace) -> dict:
             (peak - before) / MB, 1), gpu=torch.cuda.get_device_name(device))
     else:
         step_s = step()
-        peak = _peak_rss_mb()
-        record.update(peak_mb=round(peak - rss_import, 1),
-                      step_peak_above_start_mb=round(peak - rss_model, 1),
-                      peak_rss_mb=round(peak, 1), rss_after_import_mb=round(rss_import, 1))
+        peak_rss = _peak_rss_mb()
+        record.update(peak_mb=round(peak_rss - rss_import, 1),
+                      step_peak_above_start_mb=round(peak_rss - rss_model, 1),
+                      peak_rss_mb=round(peak_rss, 1), rss_after_import_mb=round(rss_import, 1))
     record.update(warmup_step_s=round(warmup_s, 2), step_s=round(step_s, 2))
     return record
 
@@ -167,7 +168,8 @@ def measure(name: str, config: str, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if args.child:
-        print('BENCH_RECORD ' + json.dumps(measure(*args.child, args)), flush=True)
+        name, config = args.child
+        print('BENCH_RECORD ' + json.dumps(measure(name, config, args)), flush=True)
         return 0
 
     models: dict[str, str] = {}
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads))
     passthrough = list(argv if argv is not None else sys.argv[1:])
-    records = []
+    records: list[dict[str, Any]] = []
     for name, config in models.items():
         if not config.startswith('mmdet::'):
             _resolve_config(config)  # fail before any child starts

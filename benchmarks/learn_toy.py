@@ -30,6 +30,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,7 +81,9 @@ def _resolve_models(names: list[str]) -> dict[str, Path]:
 
 
 def _make_budget_hook(budget_s: float, eval_every_s: float, warmup_iters: int,
-                      min_lr_ratio: float, curve: list[dict]):
+                      min_lr_ratio: float, curve: list[dict]) -> Any:
+    """A ``TimeBudgetHook``: an mmengine ``Hook`` subclass, defined here because mmengine
+    (and torch) may only be imported after :func:`main` has fixed the thread counts."""
     from mmengine.hooks import Hook
 
     class TimeBudgetHook(Hook):
@@ -88,7 +91,7 @@ def _make_budget_hook(budget_s: float, eval_every_s: float, warmup_iters: int,
 
         priority = "VERY_LOW"
 
-        def before_train(self, runner) -> None:
+        def before_train(self, runner: Any) -> None:
             self.base_lrs = [g["lr"] for g in runner.optim_wrapper.param_groups]
             self.t0 = time.perf_counter()
             self.eval_s = 0.0
@@ -97,7 +100,8 @@ def _make_budget_hook(budget_s: float, eval_every_s: float, warmup_iters: int,
         def train_seconds(self) -> float:
             return time.perf_counter() - self.t0 - self.eval_s
 
-        def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None
+                              ) -> None:
             frac = min(self.train_seconds() / budget_s, 1.0)
             factor = min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
             if runner.iter < warmup_iters:
@@ -106,7 +110,8 @@ def _make_budget_hook(budget_s: float, eval_every_s: float, warmup_iters: int,
                                    strict=True):
                 group["lr"] = base * factor
 
-        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
+                             outputs: dict | None = None) -> None:
             spent = self.train_seconds()
             if spent >= budget_s:
                 runner.train_loop.stop_training = True
@@ -116,7 +121,7 @@ def _make_budget_hook(budget_s: float, eval_every_s: float, warmup_iters: int,
                 self.evaluate(runner, spent, runner.iter + 1)
                 self.next_eval += eval_every_s
 
-        def evaluate(self, runner, spent: float, iters: int) -> dict:
+        def evaluate(self, runner: Any, spent: float, iters: int) -> dict:
             t = time.perf_counter()
             metrics = runner.val_loop.run()
             self.eval_s += time.perf_counter() - t

@@ -91,12 +91,13 @@ def compute_ratios(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for r in RATIOS:
         num, den = by_name.get(r.numerator), by_name.get(r.denominator)
-        value = mac_ratio = None
-        spread = ratio(num, den) if num and den else None
-        if spread is not None:
-            value = spread["median"]
-            if num.get("gmacs") and den.get("gmacs"):
-                mac_ratio = round(num["gmacs"] / den["gmacs"], 4)
+        value = mac_ratio = spread = None
+        if num and den:
+            spread = ratio(num, den)
+            if spread is not None:
+                value = spread["median"]
+                if num.get("gmacs") and den.get("gmacs"):
+                    mac_ratio = round(num["gmacs"] / den["gmacs"], 4)
         rows.append({"title": r.title, "numerator": r.numerator, "denominator": r.denominator,
                      "ratio": value, "spread": spread, "mac_ratio": mac_ratio, "goal": r.goal,
                      "paper": round(r.paper, 3) if r.paper is not None else None,
