@@ -160,8 +160,9 @@ def test_ray_runs_a_jobs_ranks_in_one_task(ray_executor, tmp_path):
 
     from .test_executor_contract import wait_all
 
-    code = ("import os; print('rank', os.environ['RANK'], os.environ['WORLD_SIZE'], "
-            "os.environ['CM_LAUNCHER'], flush=True)")
+    # One write(2) per line: both ranks share the log, and print() writes word by word.
+    code = ("import os; e = os.environ; os.write(1, "
+            "f\"rank {e['RANK']} {e['WORLD_SIZE']} {e['CM_LAUNCHER']}\\n\".encode())")
     log = tmp_path / "ray2.log"
     ray_executor.submit(Launch("ray2", [sys.executable, "-c", code], log=log, cwd=tmp_path,
                                procs=2))

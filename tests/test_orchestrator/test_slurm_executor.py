@@ -123,9 +123,9 @@ def test_sbatch_options_reach_the_script(tmp_path, slurm_cluster):  # noqa: F811
 @pytest.mark.ddp
 def test_ranks_run_under_srun_and_one_dead_rank_ends_all(executor, tmp_path):
     """procs=2 -> two srun tasks with SLURM_PROCID 0/1; a failing rank kills its peer."""
-    code = ("import os, time; r = os.environ['SLURM_PROCID']; "
-            "print('rank', r, os.environ['SLURM_NTASKS'], os.environ['CM_LAUNCHER'], "
-            "os.environ['MASTER_PORT'], flush=True)")
+    # One write(2) per line: both ranks share the log, and print() writes word by word.
+    code = ("import os; e = os.environ; os.write(1, f\"rank {e['SLURM_PROCID']} "
+            "{e['SLURM_NTASKS']} {e['CM_LAUNCHER']} {e['MASTER_PORT']}\\n\".encode())")
     job = launch(tmp_path, "two", code, procs=2)
     executor.submit(job)
     out = wait_all(executor, 30)
