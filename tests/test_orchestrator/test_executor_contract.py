@@ -127,8 +127,9 @@ def test_local_gpu_packing_and_pinning(tmp_path):
     seen = sorted((tmp_path / f"h{i}.log").read_text().strip() for i in range(4))
     assert seen == ["0", "0", "1", "1"]
     # Two GPUs: two data-parallel ranks under torchrun, each seeing both GPUs.
-    ranks = ("import os, time; print(os.environ['CUDA_VISIBLE_DEVICES'], "
-             "os.environ['LOCAL_RANK'], os.environ['CM_LAUNCHER']); time.sleep(0.5)")
+    # One write(2) per line: both ranks share the log, and print() writes word by word.
+    ranks = ("import os, time; e = os.environ; os.write(1, f\"{e['CUDA_VISIBLE_DEVICES']} "
+             "{e['LOCAL_RANK']} {e['CM_LAUNCHER']}\\n\".encode()); time.sleep(0.5)")
     ex.submit(launch(tmp_path, "two", ranks, gpus=2))
     assert not ex.can_start(launch(tmp_path, "one", code, gpus=1))
     wait_all(ex)
