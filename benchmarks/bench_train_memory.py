@@ -69,7 +69,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument('--batch', type=int, default=2, help='images per step (default 2)')
     p.add_argument('--num-gt', type=int, default=7,
                    help='ground-truth instances per image (COCO averages ~7; default 7)')
-    p.add_argument('--num-classes', type=int, default=80)
+    p.add_argument('--num-classes', type=int, default=None,
+                   help='classes the random GT labels are drawn from (default: the '
+                        "model's own; at least 2, mmdet's demo inputs skip label 0)")
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     p.add_argument('--threads', type=int, default=2, help='CPU threads (default 2)')
     p.add_argument('--seed', type=int, default=0)
@@ -98,6 +100,31 @@ def _resolve_config(spec: str) -> str:
     if not path.is_file():
         raise SystemExit(f'bench_train_memory: config not found: {spec} ({path})')
     return str(path)
+
+
+def label_classes(name: str, model_cfg: Any, wanted: int | None) -> int:
+    """Classes to draw random GT labels from: ``wanted`` or the model's own (the smallest
+    ``num_classes`` in its config). A label the model cannot predict fails inside its loss,
+    so a count outside [2, model's] is refused here, naming the model."""
+    def counts(node: Any) -> list[int]:
+        if isinstance(node, dict):
+            own = [node['num_classes']] if isinstance(node.get('num_classes'), int) else []
+            return own + [c for v in node.values() for c in counts(v)]
+        if isinstance(node, list | tuple):
+            return [c for v in node for c in counts(v)]
+        return []
+
+    found = counts(model_cfg)
+    model_classes = min(found) if found else None
+    n = wanted if wanted is not None else model_classes
+    if n is None:
+        raise SystemExit(f'bench_train_memory: {name}: its config names no num_classes; '
+                         f'pass --num-classes')
+    # mmdet's demo_mm_inputs draws labels from [1, n): n = 1 leaves nothing to draw.
+    if n < 2 or (model_classes is not None and n > model_classes):
+        raise SystemExit(f'bench_train_memory: {name}: --num-classes {n} must be between 2 '
+                         f'and the model\'s {model_classes} classes')
+    return n
 
 
 def measure(name: str, config: str, args: argparse.Namespace) -> dict:
@@ -134,7 +161,8 @@ def measure(name: str, config: str, args: argparse.Namespace) -> dict:
     h, w = args.size
     packed = demo_mm_inputs(args.batch, [[3, h, w]] * args.batch,
                             num_items=[args.num_gt] * args.batch,
-                            num_classes=min(args.num_classes, 80), with_mask=True)
+                            num_classes=label_classes(name, cfg.model, args.num_classes),
+                            with_mask=True)
 
     def step() -> float:
         start = time.perf_counter()
