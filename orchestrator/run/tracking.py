@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..executors._base import die_with_parent
-from ..study.configs import get_path, patch_key_path
+from ..study.configs import get_path, key_parts, patch_key_path, selected_value
 from ..study.identity import git_state, package_versions
 from ..study.plan import Plan, PlannedJob
 from ..workspace import REPO_ROOT
@@ -43,7 +43,6 @@ PARAM_KEYS: tuple[str, ...] = (
 MAX_PARAMS = 60
 _PARAM_LEN = 500
 _NAME_LEN = 250  # MLflow's limit on a param name
-_SELECTOR = re.compile(r"\[type=([^\]]+)\]")
 _NOT_IN_NAME = re.compile(r"[^\w\-. /]")
 _VERSIONS = ("torch", "mmengine", "mmcv", "mmdet", "mlflow", "centermask-mm")
 
@@ -64,11 +63,11 @@ def job_params(plan: Plan, job: PlannedJob) -> dict[str, str]:
 
 
 def param_name(key: str) -> str:
-    """An MLflow param name for a config key: a step selector becomes a path element
+    """An MLflow param name for a config key: a selector becomes the value it picks by
     (``pipeline[type=Resize].scale`` -> ``pipeline.Resize.scale``), since MLflow names allow
     only alphanumerics and ``_ - . / space``; anything else left becomes ``_``."""
-    name = _SELECTOR.sub(r".\1", key)
-    return _NOT_IN_NAME.sub("_", name)[:_NAME_LEN]
+    parts = [selected_value(p) or p for p in key_parts(key)]
+    return _NOT_IN_NAME.sub("_", ".".join(parts))[:_NAME_LEN]
 
 
 def _q(value: str) -> str:

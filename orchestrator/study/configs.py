@@ -169,6 +169,13 @@ def key_parts(dotted: str) -> list[str]:
     return parts if pos == len(dotted) else dotted.split(".")
 
 
+def selected_value(part: str) -> str | None:
+    """The value a selector element picks by (``[type=Resize]`` -> ``Resize``), or ``None``
+    when ``part`` is a plain element."""
+    m = _SELECT.match(part)
+    return None if m is None else m["value"]
+
+
 def _select(container: Any, part: str) -> int | None:
     """Index of the one mapping in ``container`` whose key matches the selector ``part``."""
     m = _SELECT.match(part)

@@ -16,6 +16,7 @@ def test_step_selectors_become_path_elements():
     assert param_name("p[type=mmdet.RandomResize].scale") == "p.mmdet.RandomResize.scale"
     assert param_name("model.roi_head.mask_head.num_convs") == \
         "model.roi_head.mask_head.num_convs"
+    assert param_name("pipeline[name=flip].prob") == "pipeline.flip.prob"
     assert param_name("a=b,c") == "a_b_c"
 
 
